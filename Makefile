@@ -1,0 +1,59 @@
+# Two entry points: `make run` (set up + run the main job) and `make test` (set up + all tests).
+# Everything installs into .venv/ and .cache/ (both ignored); the second run reuses them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup tools run stop test lint bench lock es-start es-stop clean
+
+help:
+	@echo "make run   - set up everything, start the embedded node, run the pipeline"
+	@echo "make test  - set up everything and run the whole test suite"
+	@echo "make stop  - stop everything the project started"
+	@echo "make bench - benchmarks (ratios against same-run baselines)"
+	@echo "make lint  - ruff"
+	@echo "make lock  - re-resolve requirements.lock from requirements.txt"
+
+setup: tools $(STAMP)
+
+# Maven and a JDK build the Elasticsearch plugin; a new machine of this kind has both, but
+# install them from Debian if missing (root only, as on CI).
+tools:
+	@command -v mvn >/dev/null && command -v java >/dev/null || { \
+	  echo "installing maven + JDK 17 from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven openjdk-17-jdk-headless; }
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -c requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/ingest es start
+	$(BIN)/ingest es init
+	$(BIN)/ingest es smoke
+
+stop:
+	-$(BIN)/ingest es stop
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench
+
+lock:
+	$(BIN)/uv pip compile requirements.txt -o requirements.lock --python-version 3.11 --quiet
+
+clean: stop
+	rm -rf $(VENV) .cache es/target

@@ -1,0 +1,20 @@
+"""The ``ingest`` command. One module per command group; each registers itself here."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from ingest.cli import es as es_cmd
+
+app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch node and index templates.")
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    """Arabic-first news ingestion pipeline."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,45 @@
+"""Settings, built once at the edge (CLI, DAG, tests) and passed down.
+
+Why: stage code never reads ``os.environ`` itself; one pydantic-settings object documents every
+knob, validates it, and keeps secrets as ``SecretStr`` so they cannot be logged by accident.
+Environment variables use the ``INGEST_`` prefix, e.g. ``INGEST_ES_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+
+    # Elasticsearch. An empty URL means "the embedded node started by `ingest es start`".
+    es_url: str = ""
+    es_api_key: SecretStr | None = None
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_verify_certs: bool = True
+    es_request_timeout: float = 30.0
+    es_max_retries: int = 3
+    es_shards: int = 1
+    es_replicas: int = 0
+    index_prefix: str = "news"
+
+    # Files and folders.
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+    mappings_dir: Path = PROJECT_ROOT / "mappings"
+    fixtures_dir: Path = PROJECT_ROOT.parent / "shared" / "fixtures"
+    seeds_dir: Path = PROJECT_ROOT.parent / "shared" / "seeds"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]

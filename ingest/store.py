@@ -1,0 +1,159 @@
+"""The one Elasticsearch access layer: client, index templates, aliases.
+
+Why one module: every stage talks to Elasticsearch the same way (same timeouts, retries, auth,
+same index names), errors are translated to ``ingest.errors`` here, and credentials are handled
+in exactly one place so they are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import elastic_transport
+from elasticsearch import ApiError, Elasticsearch
+
+from ingest.errors import StoreError, StoreUnavailable
+from ingest.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_FILE = "_analysis.json"
+
+
+def redact_url(url: str) -> str:
+    """Drop any user:password@ part so a URL can be printed safely."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def resolve_url(settings: Settings) -> str:
+    """The configured URL, else the embedded node's (started by ``ingest es start``)."""
+    if settings.es_url:
+        return settings.es_url
+    from ingest import esnode  # local import: only the embedded case needs it
+
+    node = esnode.running(settings.cache_dir)
+    if node is None:
+        raise StoreUnavailable(
+            "no Elasticsearch URL configured (INGEST_ES_URL) and no embedded node running; "
+            "start one with `ingest es start`"
+        )
+    return node.url
+
+
+def connect(settings: Settings, *, check: bool = True) -> Elasticsearch:
+    """Build a client from settings; with ``check``, fail now (naming the URL) if unreachable."""
+    url = resolve_url(settings)
+    kwargs: dict[str, object] = {
+        "request_timeout": settings.es_request_timeout,
+        "max_retries": settings.es_max_retries,
+        "retry_on_timeout": True,
+    }
+    if settings.es_api_key is not None:
+        kwargs["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username and settings.es_password is not None:
+        kwargs["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    if url.startswith("https"):
+        kwargs["verify_certs"] = settings.es_verify_certs
+        if settings.es_ca_certs is not None:
+            kwargs["ca_certs"] = str(settings.es_ca_certs)
+    es = Elasticsearch(url, **kwargs)  # type: ignore[arg-type]
+    if check:
+        health(es, url)
+    return es
+
+
+def health(es: Elasticsearch, url: str = "") -> str:
+    """Cluster health status; raises ``StoreUnavailable`` naming the (redacted) URL."""
+    try:
+        return str(es.cluster.health(timeout="10s")["status"])
+    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+        raise StoreUnavailable(f"Elasticsearch at {redact_url(url) or 'the configured URL'} is unreachable: "
+                               f"{type(exc).__name__}") from exc
+    except ApiError as exc:
+        raise StoreError(f"Elasticsearch at {redact_url(url)} refused the health check: "
+                         f"{exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One kind of index (``articles``, ``sources`` ...) as defined by ``mappings/<kind>.json``."""
+
+    kind: str
+    version: int
+    body: dict
+
+    def alias(self, prefix: str) -> str:
+        return f"{prefix}-{self.kind}"
+
+    def index(self, prefix: str) -> str:
+        return f"{prefix}-{self.kind}-v{self.version}"
+
+
+def alias_name(prefix: str, kind: str) -> str:
+    """The name stages read and write through; the concrete index behind it can change."""
+    return f"{prefix}-{kind}"
+
+
+def load_specs(mappings_dir: Path) -> Iterator[IndexSpec]:
+    """Every index kind defined in ``mappings/`` (files starting with ``_`` are shared parts)."""
+    for path in sorted(mappings_dir.glob("*.json")):
+        if path.name.startswith("_"):
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        yield IndexSpec(kind=path.stem, version=int(doc["version"]), body=doc)
+
+
+def apply_templates(es: Elasticsearch, settings: Settings) -> list[str]:
+    """Idempotently install templates and create each versioned index behind its alias.
+
+    Returns the aliases. An alias that already points at an older version is left alone:
+    moving to a new mapping is an explicit ``migrate`` (client-side reindex + alias swap).
+    """
+    prefix = settings.index_prefix
+    analysis = json.loads((settings.mappings_dir / ANALYSIS_FILE).read_text(encoding="utf-8"))
+    shards = {"number_of_shards": settings.es_shards, "number_of_replicas": settings.es_replicas}
+    aliases = []
+    try:
+        es.cluster.put_component_template(name=f"{prefix}-analysis", template=analysis["template"])
+        for spec in load_specs(settings.mappings_dir):
+            template = {"settings": {"index": shards}, "mappings": spec.body["mappings"]}
+            es.indices.put_index_template(
+                name=f"{prefix}-{spec.kind}",
+                index_patterns=[f"{prefix}-{spec.kind}-v*"],
+                composed_of=[f"{prefix}-analysis"],
+                template=template,
+                version=spec.version,
+                priority=200,
+                meta={"description": spec.body.get("description", ""), "managed_by": "ingest"},
+            )
+            ensure_alias(es, spec, prefix)
+            aliases.append(spec.alias(prefix))
+    except ApiError as exc:
+        raise StoreError(f"applying index templates failed: {exc.message}: {exc.info}") from exc
+    return aliases
+
+
+def ensure_alias(es: Elasticsearch, spec: IndexSpec, prefix: str) -> None:
+    """Create the versioned index with its alias unless the alias already exists."""
+    alias = spec.alias(prefix)
+    if es.indices.exists_alias(name=alias):
+        current = sorted(es.indices.get_alias(name=alias))
+        if spec.index(prefix) not in current:
+            log.warning("alias %s points at %s, mappings/ has v%d: run `ingest es migrate %s`",
+                        alias, current, spec.version, spec.kind)
+        return
+    try:
+        es.indices.create(index=spec.index(prefix), aliases={alias: {"is_write_index": True}})
+    except ApiError as exc:
+        if exc.meta.status == 400 and "resource_already_exists" in str(exc.error):
+            return  # another worker created it first
+        raise

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real embedded Elasticsearch node and isolated index prefixes.
+
+The node is started once per session (or reused when one is already running, e.g. after
+`ingest es start`) and stopped at the end only if this session started it. When it cannot be
+started, the tests that need it fail with the reason: they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest import esnode, store
+from ingest.settings import Settings, load_settings
+
+SEEDS = load_settings().seeds_dir
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """URL of a healthy node: INGEST_TEST_ES_URL, else the embedded one (started if needed)."""
+    external = os.environ.get("INGEST_TEST_ES_URL")
+    if external:
+        yield external
+        return
+    cache_dir = load_settings().cache_dir
+    existing = esnode.running(cache_dir)
+    if existing is not None:
+        yield existing.url
+        return
+    node = esnode.start(cache_dir)  # raises with the node's log tail when it cannot start
+    try:
+        yield node.url
+    finally:
+        esnode.stop(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def es(es_url: str) -> Elasticsearch:
+    return Elasticsearch(es_url, request_timeout=60)
+
+
+@pytest.fixture
+def make_settings(es_url: str, es: Elasticsearch) -> Iterator[Callable[..., Settings]]:
+    """Factory of settings with a fresh index prefix per call; their indices are deleted after."""
+    prefixes: list[str] = []
+
+    def factory(**overrides: object) -> Settings:
+        prefix = f"t{uuid.uuid4().hex[:10]}"
+        prefixes.append(prefix)
+        values: dict[str, object] = {"es_url": es_url, "index_prefix": prefix}
+        values.update(overrides)
+        return load_settings(**values)
+
+    yield factory
+    for prefix in prefixes:
+        es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+        es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-*")
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
+    """Settings with a fresh prefix and the templates/indices already applied."""
+    cfg = make_settings()
+    store.apply_templates(es, cfg)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def seed_texts() -> dict[str, str]:
+    """The five real seed reports, by file stem."""
+    paths = sorted(Path(SEEDS).glob("0*.txt"))
+    assert len(paths) == 5, f"expected 5 seed texts in {SEEDS}, found {len(paths)}"
+    return {p.stem: p.read_text(encoding="utf-8") for p in paths}
