@@ -8,6 +8,7 @@ Environment variables use the ``INGEST_`` prefix, e.g. ``INGEST_ES_URL``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,21 @@ class Settings(BaseSettings):
     mappings_dir: Path = PROJECT_ROOT / "mappings"
     fixtures_dir: Path = PROJECT_ROOT.parent / "shared" / "fixtures"
     seeds_dir: Path = PROJECT_ROOT.parent / "shared" / "seeds"
+
+    # Alerts (ingest.alerts). Channels and rules live in the rules file; transport knobs here.
+    rules_file: Path = PROJECT_ROOT / "ingest" / "data" / "alert_rules.yaml"
+    alerts_log_file: Path = PROJECT_ROOT / ".cache" / "alerts.jsonl"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_from: str = "alerts@localhost"
+    smtp_timeout: float = 10.0
+    webhook_timeout: float = 10.0
+    alert_retry_attempts: int = 3
+    alert_retry_wait: float = 1.0
+    alert_max_attempts: int = 50
 
 
 def load_settings(**overrides: object) -> Settings:
