@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     alert_retry_wait: float = 1.0
     alert_max_attempts: int = 50
 
+    # Deduplication (ingest.dedup). Thresholds calibrated on data: see ingest/evaluation/dedup.py.
+    dedup_shingle_size: int = 5
+    dedup_num_perm: int = 128
+    dedup_lsh_bands: int = 42
+    dedup_near_jaccard: float = 0.5
+    dedup_near_containment: float = 0.8
+    dedup_near_window_hours: float = 168.0
+    dedup_title_window_hours: float = 96.0
+    dedup_story_window_hours: float = 72.0
+    dedup_story_threshold: float = 0.3
+    dedup_story_candidates: int = 20
+    dedup_story_title_weight: float = 0.25
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""

@@ -1,0 +1,454 @@
+"""Dedup decisions: exact copy, near-duplicate, same headline, same story, or new.
+
+Why this shape (stateless, order-independent, safe with many workers):
+1. every article of the batch is *registered* first (conditional create in the registry), so a
+   worker deciding now sees the articles other workers are deciding at the same moment;
+2. the batch is decided in a fixed order (event time, then id), never in arrival order;
+3. the root of a duplicate group is chosen by one rule every worker applies alike: among matched
+   articles already decided, the root decided first (``decision.order``) wins; if none is decided
+   yet, the earliest article (event time, id) is the root;
+4. decisions are written, made visible, and checked once more: a worker that raced another one
+   without seeing it now sees it, and the same rule settles on one root.
+Nothing is kept between calls; every decision records tier, score, matched id and thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from ingest.dedup import fingerprint as fp
+from ingest.dedup import registry
+from ingest.dedup.similarity import story_score
+from ingest.models import Article
+from ingest.settings import Settings
+
+TIER_PRIORITY = {"exact": 0, "near": 1, "title": 2}
+MIN_TITLE_WORDS = 3  # "أخبار" or "عاجل" alone is no evidence of a copy
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The knobs of one run, stored with every decision so an old decision can be audited."""
+
+    shingle_size: int
+    num_perm: int
+    lsh_bands: int
+    near_jaccard: float
+    near_containment: float
+    near_window_hours: float
+    title_window_hours: float
+    story_window_hours: float
+    story_threshold: float
+    story_candidates: int
+    story_title_weight: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(**{name: getattr(settings, f"dedup_{name}") for name in cls.__dataclass_fields__})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why an article is (not) a copy and which story it belongs to."""
+
+    doc_id: str
+    tier: str  # exact | near | title (duplicates); story | new (not a duplicate)
+    score: float
+    matched_id: str
+    duplicate_of: str | None
+    story_id: str
+    reason: str
+    thresholds: dict[str, Any]
+    decided_at: datetime
+    order: int
+    content_hash: str = ""
+    title_key: str = ""
+    lsh: tuple[str, ...] = ()
+    n_shingles: int = 0
+    sources: tuple[str, ...] = ()
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.duplicate_of is not None
+
+    def audit(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "score": round(self.score, 4),
+            "matched_id": self.matched_id or None,
+            "reason": self.reason,
+            "thresholds": self.thresholds,
+            "decided_at": self.decided_at.isoformat(),
+        }
+
+    def document_fields(self) -> dict[str, Any]:
+        """Fields merged into the article's document (mappings/articles.json)."""
+        return {
+            "content_hash": self.content_hash or None,
+            "title_key": self.title_key or None,
+            "lsh": list(self.lsh),
+            "duplicate_of": self.duplicate_of,
+            "story_id": self.story_id,
+            "sources": list(self.sources),
+            "fingerprint": {
+                "n_shingles": self.n_shingles,
+                "shingle_size": self.thresholds.get("shingle_size"),
+                "num_perm": self.thresholds.get("num_perm"),
+            },
+            "dedup": self.audit(),
+        }
+
+    def registry_fields(self) -> dict[str, Any]:
+        return {
+            **self.audit(),
+            "duplicate_of": self.duplicate_of,
+            "story_id": self.story_id,
+            "order": self.order,
+        }
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another registered article, as this worker sees it now."""
+
+    doc_id: str
+    rank: tuple[str, str]
+    decided: bool
+    root: str
+    story_id: str
+    order: int
+    doc: Mapping[str, Any]
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _rank(entry: Mapping[str, Any]) -> tuple[str, str]:
+    return (entry["event_at"], entry["doc_id"])
+
+
+def entry_for(article: Article, cfg: Thresholds, now: datetime) -> dict[str, Any]:
+    """The registry document of an article before it is decided."""
+    site_names = tuple(n for n in (article.site_name, article.source_name) if n)
+    f = fp.fingerprint(
+        article.title,
+        article.body,
+        shingle_size=cfg.shingle_size,
+        num_perm=cfg.num_perm,
+        bands=cfg.lsh_bands,
+        site_names=site_names,
+    )
+    return {
+        "doc_id": article.doc_id,
+        "url": article.canonical_url,
+        "source_id": article.source_id,
+        "source_name": article.source_name,
+        "domain": article.domain,
+        "sources": [article.source_id],
+        "title": article.title,
+        "body": article.body,
+        "event_at": _iso(article.published_at or article.fetched_at or now),
+        "registered_at": _iso(now),
+        "content_hash": f.content_hash,
+        "title_key": f.title_key,
+        "lsh": list(f.lsh),
+        "sig": f.sig_b64() if f.sig else "",
+        "n_shingles": f.n_shingles,
+        "state": "pending",
+    }
+
+
+def decision_from_registry(doc: Mapping[str, Any]) -> Decision:
+    """A stored decision, as it was made (re-fetching a known URL changes nothing)."""
+    d = doc["decision"]
+    return Decision(
+        doc_id=doc["doc_id"],
+        tier=d["tier"],
+        score=float(d.get("score") or 0.0),
+        matched_id=d.get("matched_id") or "",
+        duplicate_of=d.get("duplicate_of"),
+        story_id=d["story_id"],
+        reason=d.get("reason") or "",
+        thresholds=d.get("thresholds") or {},
+        decided_at=datetime.fromisoformat(d["decided_at"]),
+        order=int(d.get("order") or 0),
+        content_hash=doc.get("content_hash") or "",
+        title_key=doc.get("title_key") or "",
+        lsh=tuple(doc.get("lsh") or ()),
+        n_shingles=int(doc.get("n_shingles") or 0),
+        sources=tuple(doc.get("sources") or ()),
+    )
+
+
+def _peer(doc: Mapping[str, Any], known: Mapping[str, Decision]) -> Peer:
+    d = known.get(doc["doc_id"])
+    if d is None and doc.get("state") == "decided":
+        d = decision_from_registry(doc)
+    if d is None:
+        return Peer(doc["doc_id"], _rank(doc), False, doc["doc_id"], doc["doc_id"], 0, doc)
+    return Peer(doc["doc_id"], _rank(doc), True, d.duplicate_of or d.doc_id, d.story_id, d.order, doc)
+
+
+def _window(entry: Mapping[str, Any], hours: float) -> dict[str, Any]:
+    at = datetime.fromisoformat(entry["event_at"])
+    return {
+        "range": {
+            "event_at": {"gte": _iso(at - timedelta(hours=hours)), "lte": _iso(at + timedelta(hours=hours))}
+        }
+    }
+
+
+def _dup_query(entry: Mapping[str, Any], cfg: Thresholds) -> dict[str, Any]:
+    should: list[dict[str, Any]] = []
+    if entry["content_hash"]:
+        should.append({"term": {"content_hash": entry["content_hash"]}})
+        should.append(
+            {"bool": {"filter": [{"terms": {"lsh": entry["lsh"]}}, _window(entry, cfg.near_window_hours)]}}
+        )
+    if len(entry["title_key"].split()) >= MIN_TITLE_WORDS:
+        should.append(
+            {
+                "bool": {
+                    "filter": [
+                        {"term": {"title_key": entry["title_key"]}},
+                        {"term": {"source_id": entry["source_id"]}},
+                        _window(entry, cfg.title_window_hours),
+                    ]
+                }
+            }
+        )
+    return {
+        "bool": {
+            "should": should or [{"match_none": {}}],
+            "minimum_should_match": 1,
+            "must_not": [{"ids": {"values": [entry["doc_id"]]}}],
+        }
+    }
+
+
+def _match(entry: Mapping[str, Any], other: Mapping[str, Any], cfg: Thresholds) -> tuple[str, float] | None:
+    """The strongest duplicate evidence between two registry entries, if any passes its threshold."""
+    if entry["content_hash"] and entry["content_hash"] == other.get("content_hash"):
+        return "exact", 1.0
+    if entry["sig"] and other.get("sig"):
+        j = fp.jaccard(fp.sig_from_b64(entry["sig"]), fp.sig_from_b64(other["sig"]))
+        c = fp.containment(j, entry["n_shingles"], int(other.get("n_shingles") or 0))
+        if j >= cfg.near_jaccard or c >= cfg.near_containment:
+            return "near", max(j, c)
+    same_title = entry["title_key"] and entry["title_key"] == other.get("title_key")
+    if (
+        same_title
+        and entry["source_id"] == other.get("source_id")
+        and len(entry["title_key"].split()) >= MIN_TITLE_WORDS
+    ):
+        return "title", 1.0
+    return None
+
+
+def _root_orders(
+    es: Elasticsearch, index: str, roots: set[str], peers: list[Peer], known: Mapping[str, Decision]
+) -> dict[str, int]:
+    """When each root was decided (its ``order``): the earliest-decided root wins a race."""
+    orders = {p.doc_id: p.order for p in peers if p.decided and p.doc_id in roots}
+    orders |= {r: known[r].order for r in roots if r in known and known[r].duplicate_of is None}
+    missing = roots - orders.keys()
+    for doc_id, doc in registry.get_many(es, index, missing).items():
+        if doc.get("state") == "decided":
+            orders[doc_id] = int(doc["decision"].get("order") or 0)
+    return {r: orders.get(r, 2**62) for r in roots}
+
+
+def _choose_root(
+    es: Elasticsearch,
+    index: str,
+    entry: Mapping[str, Any],
+    matches: list[tuple[Peer, str, float]],
+    known: Mapping[str, Decision],
+    self_order: int | None,
+) -> str:
+    """The root id for ``entry`` (its own id when it is the root)."""
+    decided = [p for p, _, _ in matches if p.decided]
+    if decided or self_order is not None:
+        roots = {p.root for p in decided}
+        orders = _root_orders(es, index, roots, [p for p, _, _ in matches], known)
+        if self_order is not None:
+            orders[entry["doc_id"]] = self_order
+        if orders:
+            return min(orders, key=lambda r: (orders[r], r))
+    lowest = min((p for p, _, _ in matches), key=lambda p: p.rank)
+    return lowest.doc_id if lowest.rank < _rank(entry) else entry["doc_id"]
+
+
+def _duplicate(
+    es: Elasticsearch,
+    index: str,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    known: Mapping[str, Decision],
+    self_order: int | None,
+) -> tuple[str, tuple[Peer, str, float]] | None:
+    """(root id, best supporting match) when ``entry`` duplicates a registered article."""
+    peers = [_peer(doc, known) for doc in registry.search(es, index, _dup_query(entry, cfg), size=100)]
+    matches = [(p, *m) for p in peers if (m := _match(entry, p.doc, cfg)) is not None]
+    if not matches:
+        return None
+    root = _choose_root(es, index, entry, matches, known, self_order)
+    if root == entry["doc_id"]:
+        return None
+    support = [m for m in matches if m[0].root == root or m[0].doc_id == root] or matches
+    best = min(support, key=lambda m: (TIER_PRIORITY[m[1]], -m[2], m[0].doc_id))
+    return root, best
+
+
+def _story_of(
+    es: Elasticsearch, index: str, root: str, peers: list[Peer], known: Mapping[str, Decision]
+) -> str:
+    if root in known:
+        return known[root].story_id
+    for p in peers:
+        if p.doc_id == root and p.decided:
+            return p.story_id
+    doc = registry.get_many(es, index, [root]).get(root)
+    if doc and doc.get("state") == "decided":
+        return str(doc["decision"]["story_id"])
+    return root  # the root is still being decided elsewhere: it will found its own story
+
+
+def _story(
+    es: Elasticsearch, index: str, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
+) -> tuple[str, str, float, str]:
+    """(story id, tier, score, matched id): join the most similar recent story or start one."""
+    like = {
+        "more_like_this": {
+            "fields": ["title", "body"],
+            "like": [{"_index": index, "_id": entry["doc_id"]}],
+            "min_term_freq": 1,
+            "min_doc_freq": 1,
+            "max_query_terms": 60,
+            "minimum_should_match": "20%",
+        }
+    }
+    query = {"bool": {"must": [like], "filter": [_window(entry, cfg.story_window_hours)]}}
+    peers = [
+        _peer(doc, known)
+        for doc in registry.search(
+            es, index, query, size=cfg.story_candidates, fields=["doc_id", "event_at", "state", "decision"]
+        )
+    ]
+    vectors = registry.term_vectors(
+        es, index, [entry["doc_id"], *(p.doc_id for p in peers)], ["title", "body"]
+    )
+    own = vectors.get(entry["doc_id"], {})
+    scored = sorted(
+        ((story_score(own, vectors.get(p.doc_id, {}), cfg.story_title_weight), p) for p in peers),
+        key=lambda sp: (-sp[0], sp[1].doc_id),
+    )
+    above = [(s, p) for s, p in scored if s >= cfg.story_threshold]
+    decided = [(s, p) for s, p in above if p.decided]
+    if decided:
+        s, p = decided[0]
+        return p.story_id, "story", s, p.doc_id
+    earlier = [(s, p) for s, p in above if p.rank < _rank(entry)]
+    if earlier:
+        s, p = min(earlier, key=lambda sp: sp[1].rank)
+        return p.doc_id, "story", s, p.doc_id
+    best_score, best_id = (scored[0][0], scored[0][1].doc_id) if scored else (0.0, "")
+    return entry["doc_id"], "new", best_score, best_id
+
+
+def _decide_one(
+    es: Elasticsearch,
+    index: str,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    known: Mapping[str, Decision],
+    order: int,
+    previous: Decision | None = None,
+) -> Decision:
+    self_order = order if previous is not None and previous.duplicate_of is None else None
+    base = {
+        "doc_id": entry["doc_id"],
+        "thresholds": cfg.as_dict(),
+        "decided_at": datetime.now(UTC),
+        "order": order,
+        "content_hash": entry["content_hash"],
+        "title_key": entry["title_key"],
+        "lsh": tuple(entry["lsh"]),
+        "n_shingles": entry["n_shingles"],
+        "sources": tuple(entry["sources"]),
+    }
+    dup = _duplicate(es, index, cfg, entry, known, self_order)
+    if dup is not None:
+        root, (peer, tier, score) = dup
+        reason = f"{tier} copy of {peer.doc_id}" + ("" if peer.doc_id == root else f" (group root {root})")
+        story = _story_of(es, index, root, [peer], known)
+        return Decision(
+            tier=tier,
+            score=score,
+            matched_id=peer.doc_id,
+            duplicate_of=root,
+            story_id=story,
+            reason=reason,
+            **base,
+        )
+    if previous is not None and previous.duplicate_of is None:
+        return replace(previous, order=order)
+    story, tier, score, matched = _story(es, index, cfg, entry, known)
+    reason = f"same story as {matched}" if tier == "story" else "no similar article in the window"
+    return Decision(
+        tier=tier, score=score, matched_id=matched, duplicate_of=None, story_id=story, reason=reason, **base
+    )
+
+
+def _stored(entry: Mapping[str, Any], d: Decision) -> dict[str, Any]:
+    return {**entry, "state": "decided", "decision": d.registry_fields()}
+
+
+def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -> list[Decision]:
+    """One decision per article, same order. Registers and records them in the dedup registry."""
+    index = registry.alias(settings)
+    cfg = Thresholds.from_settings(settings)
+    now = datetime.now(UTC)
+    entries: dict[str, dict[str, Any]] = {}
+    for article in articles:
+        entries.setdefault(article.doc_id, entry_for(article, cfg, now))
+    known: dict[str, Decision] = {}
+    for doc_id, doc in registry.register(es, index, list(entries.values())).items():
+        if doc.get("state") == "decided":
+            known[doc_id] = _seen_again(es, index, doc, entries[doc_id])
+    todo = sorted((e for i, e in entries.items() if i not in known), key=_rank)
+    first = time.time_ns() // 1000
+    for pos, entry in enumerate(todo):
+        known[entry["doc_id"]] = _decide_one(es, index, cfg, entry, known, first + pos)
+    registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in todo])
+    changed = []
+    for entry in todo:
+        before = known[entry["doc_id"]]
+        after = _decide_one(es, index, cfg, entry, {}, before.order, previous=before)
+        if after.duplicate_of != before.duplicate_of:
+            known[entry["doc_id"]] = after
+            changed.append(entry)
+    if changed:
+        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in changed])
+    return [known[a.doc_id] for a in articles]
+
+
+def _seen_again(es: Elasticsearch, index: str, doc: Mapping[str, Any], entry: Mapping[str, Any]) -> Decision:
+    """A known URL arrives again: keep its decision; another outlet carrying it is recorded."""
+    decision = decision_from_registry(doc)
+    if entry["source_id"] in decision.sources:
+        return decision
+    sources = registry.add_source(es, index, entry["doc_id"], entry["source_id"])
+    return replace(decision, sources=tuple(sources))

@@ -1,0 +1,155 @@
+"""The dedup registry in Elasticsearch (mappings/dedup.json): the only state dedup keeps.
+
+Why a registry of its own rather than the articles index: a worker must see the articles other
+workers are deciding *right now*, before any of them is indexed; so each article is registered
+(conditional create) before anyone decides, and its decision is written back by its owner only.
+No scripted updates: documents are created, then overwritten whole by the one worker deciding
+them, or changed with optimistic concurrency (``if_seq_no``/``if_primary_term``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import elastic_transport
+from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
+
+from ingest import store
+from ingest.errors import StoreError, StoreUnavailable
+from ingest.settings import Settings
+
+KIND = "dedup"
+CANDIDATE_FIELDS = [
+    "doc_id",
+    "event_at",
+    "content_hash",
+    "title_key",
+    "source_id",
+    "sig",
+    "n_shingles",
+    "state",
+    "decision",
+    "title",
+    "sources",
+]
+
+
+def alias(settings: Settings) -> str:
+    return store.alias_name(settings.index_prefix, KIND)
+
+
+def _translate(what: str, exc: Exception) -> Exception:
+    if isinstance(exc, elastic_transport.ConnectionError | elastic_transport.ConnectionTimeout):
+        return StoreUnavailable(f"dedup registry: {what}: Elasticsearch unreachable ({type(exc).__name__})")
+    if isinstance(exc, ApiError):
+        return StoreError(f"dedup registry: {what}: {exc.message}")
+    return exc
+
+
+def register(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Create each entry unless its id exists; return the existing documents of those that did."""
+    actions = ({"_op_type": "create", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
+    taken: list[str] = []
+    try:
+        for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
+            outcome = item["create"]
+            if ok:
+                continue
+            if outcome.get("status") != 409:
+                raise StoreError(
+                    f"dedup registry: registering {outcome.get('_id')} failed: {outcome.get('error')}"
+                )
+            taken.append(str(outcome["_id"]))
+        es.indices.refresh(index=index)
+        return get_many(es, index, taken)
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("register", exc) from exc
+
+
+def get_many(es: Elasticsearch, index: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    try:
+        docs = es.mget(index=index, ids=ids)["docs"]
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("mget", exc) from exc
+    return {d["_id"]: d["_source"] for d in docs if d.get("found")}
+
+
+def search(
+    es: Elasticsearch, index: str, query: Mapping[str, Any], size: int, fields: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Hits as ``_source`` dicts with ``_score`` added."""
+    try:
+        hits = es.search(index=index, query=query, size=size, source=fields or CANDIDATE_FIELDS)["hits"][
+            "hits"
+        ]
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("search", exc) from exc
+    return [{**h["_source"], "_score": h["_score"] or 0.0} for h in hits]
+
+
+def write(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> None:
+    """Overwrite the given (own) entries whole and make them visible to the next search."""
+    actions = ({"_op_type": "index", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
+    try:
+        for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
+            if not ok:
+                raise StoreError(f"dedup registry: writing a decision failed: {item}")
+        es.indices.refresh(index=index)
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("write decisions", exc) from exc
+
+
+def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, attempts: int = 5) -> list[str]:
+    """Record one more outlet carrying ``doc_id`` (same canonical URL seen in another feed).
+
+    Optimistic concurrency: read with its seq_no, write back only if nobody wrote in between.
+    """
+    for _ in range(attempts):
+        try:
+            got = es.get(index=index, id=doc_id)
+            sources = list(got["_source"].get("sources") or [])
+            if source_id in sources:
+                return sources
+            sources = sorted({*sources, source_id})
+            es.update(
+                index=index,
+                id=doc_id,
+                doc={"sources": sources},
+                if_seq_no=got["_seq_no"],
+                if_primary_term=got["_primary_term"],
+                refresh="wait_for",
+            )
+            return sources
+        except ConflictError:
+            continue
+        except (elastic_transport.TransportError, ApiError) as exc:
+            raise _translate("add source", exc) from exc
+    raise StoreError(
+        f"dedup registry: {doc_id} kept changing; gave up adding {source_id}", reason="es_conflict"
+    )
+
+
+def term_vectors(
+    es: Elasticsearch, index: str, ids: list[str], fields: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Analysed terms with term and document frequencies, per id and field (same analyzer as search)."""
+    if not ids:
+        return {}
+    try:
+        docs = es.mtermvectors(
+            index=index,
+            ids=ids,
+            fields=fields,
+            term_statistics=True,
+            field_statistics=True,
+            positions=False,
+            offsets=False,
+            payloads=False,
+        )["docs"]
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("term vectors", exc) from exc
+    return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
