@@ -40,6 +40,29 @@ class Settings(BaseSettings):
     fixtures_dir: Path = PROJECT_ROOT.parent / "shared" / "fixtures"
     seeds_dir: Path = PROJECT_ROOT.parent / "shared" / "seeds"
 
+    # Ingestion: the sources list and polite fetching (ingest/fetch.py, ingest/feeds.py).
+    sources_file: Path = PROJECT_ROOT / "ingest" / "data" / "sources.yaml"
+    user_agent: str = "ArabicNewsIngest/0.1 (+https://github.com/arabic-news-ingest; polite news crawler)"
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    max_bytes: int = 5 * 1024 * 1024
+    max_redirects: int = 5
+    html_content_types: list[str] = ["text/html", "application/xhtml+xml"]
+    feed_content_types: list[str] = ["application/rss+xml", "application/atom+xml", "application/rdf+xml",
+                                     "application/xml", "text/xml", "text/plain", "text/html"]
+    # Networks (CIDR) the SSRF guard lets through although private/loopback; tests add 127.0.0.1/32.
+    allowed_networks: list[str] = []
+    concurrency: int = 8
+    per_host_concurrency: int = 2
+    per_host_delay: float = 1.0
+    robots_cache_ttl: float = 3600.0
+    warc_dir: Path | None = None
+    # Per-source polling: adaptive interval bounds (seconds) and auto-disable threshold.
+    poll_min_interval: float = 300.0
+    poll_max_interval: float = 6 * 3600.0
+    poll_max_failures: int = 5
+    sitemap_max_children: int = 5
+
     # Alerts (ingest.alerts). Channels and rules live in the rules file; transport knobs here.
     rules_file: Path = PROJECT_ROOT / "ingest" / "data" / "alert_rules.yaml"
     alerts_log_file: Path = PROJECT_ROOT / ".cache" / "alerts.jsonl"

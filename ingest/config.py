@@ -1,0 +1,85 @@
+"""The sources list: which feeds and sitemaps to poll, validated when loaded.
+
+Why pydantic: a typo in one entry of a 30-entry YAML file must fail loudly, naming the file, the
+entry and the field, before any network work starts; a silently ignored field would mean a source
+that is never polled and nobody notices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest.errors import ConfigError
+
+SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class Source(BaseModel):
+    """One feed or sitemap to poll."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=SOURCE_ID_PATTERN)
+    name: str = Field(min_length=1)
+    url: str
+    kind: Literal["feed", "sitemap"] = "feed"
+    lang: str = Field(default="ar", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")
+    country: str = ""
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value) < 11:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+
+def load_sources(path: Path | str) -> list[Source]:
+    """Every entry of a sources YAML file (a list, or a mapping with a ``sources`` list)."""
+    path = Path(path)
+    entries = _read_entries(path)
+    sources = [_validate(path, index, entry) for index, entry in enumerate(entries)]
+    _check_unique_ids(path, sources)
+    return sources
+
+
+def _read_entries(path: Path) -> list[object]:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read sources file: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if isinstance(doc, dict):
+        doc = doc.get("sources")
+    if not isinstance(doc, list):
+        raise ConfigError(f"{path}: expected a list of sources (or a mapping with a 'sources' list)")
+    return doc
+
+
+def _validate(path: Path, index: int, entry: object) -> Source:
+    label = f"entry #{index + 1}"
+    if isinstance(entry, dict) and entry.get("id"):
+        label += f" (id={entry['id']!r})"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {label}: expected a mapping, got {type(entry).__name__}")
+    try:
+        return Source.model_validate(entry)
+    except ValidationError as exc:
+        problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc']) or '?'}': {err['msg']}"
+                             for err in exc.errors())
+        raise ConfigError(f"{path}: {label}: {problems}") from exc
+
+
+def _check_unique_ids(path: Path, sources: list[Source]) -> None:
+    seen: set[str] = set()
+    for index, source in enumerate(sources):
+        if source.id in seen:
+            raise ConfigError(f"{path}: entry #{index + 1} (id={source.id!r}): field 'id': duplicate id")
+        seen.add(source.id)

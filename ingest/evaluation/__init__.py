@@ -1,0 +1,1 @@
+"""Measurements on real data (``ingest eval ...``): extraction quality and crawl coverage."""

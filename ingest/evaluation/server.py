@@ -1,0 +1,126 @@
+"""A real HTTP server on 127.0.0.1 serving canned responses, for tests and the crawl evaluation.
+
+Why in the package (not only in tests/): ``ingest eval crawl`` serves the real fixture pages over
+loopback through the same pipeline code, and the test-suite reuses it (tests/servers.py). Routes
+can delay (timeouts), redirect, or stream a body of any size without holding it in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    """One canned response. ``stream_bytes`` > 0 sends that many filler bytes, chunk by chunk,
+    without a Content-Length; ``delay`` waits before the status line is sent."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+    stream_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the server saw: path (with query) and headers (lower-cased names)."""
+
+    path: str
+    headers: Mapping[str, str]
+
+
+Handler = Callable[[Request], Route]
+NOT_FOUND = Route(404, {"Content-Type": "text/plain"}, b"not found")
+
+
+class LoopbackServer:
+    """``with LoopbackServer({"/feed.xml": Route(...)}) as server: server.url("/feed.xml")``."""
+
+    def __init__(self, routes: Mapping[str, Route | Handler] | None = None, *,
+                 default: Route = NOT_FOUND) -> None:
+        self.routes: dict[str, Route | Handler] = dict(routes or {})
+        self.default = default
+        self.requests: list[Request] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def hits(self, path: str) -> int:
+        """How many requests asked for ``path`` (query included)."""
+        return sum(1 for r in self.requests if r.path == path)
+
+    def start(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def resolve(self, request: Request) -> Route:
+        route = self.routes.get(request.path) or self.routes.get(request.path.split("?")[0])
+        if route is None:
+            return self.default
+        return route(request) if callable(route) else route
+
+
+def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
+            server.requests.append(request)
+            route = server.resolve(request)
+            if route.delay:
+                time.sleep(route.delay)
+            try:
+                _send(self, route)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return _Handler
+
+
+def _send(handler: BaseHTTPRequestHandler, route: Route) -> None:
+    handler.send_response(route.status)
+    for name, value in route.headers.items():
+        handler.send_header(name, value)
+    if route.stream_bytes:
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        sent = 0
+        while sent < route.stream_bytes:
+            size = min(CHUNK, route.stream_bytes - sent)
+            handler.wfile.write(b"x" * size)
+            sent += size
+        return
+    if not any(k.lower() == "content-length" for k in route.headers):
+        handler.send_header("Content-Length", str(len(route.body)))
+    handler.end_headers()
+    handler.wfile.write(route.body)
