@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup tools run stop test lint bench lock es-start es-stop clean
+.PHONY: help setup tools run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
 
 help:
-	@echo "make run   - set up everything, start the embedded node, run the pipeline"
+	@echo "make run   - set up everything, start the embedded node and Airflow (UI on localhost:8080)"
+	@echo "make run DEMO=1 - the same, plus the bundled demo news site on loopback as the sources"
 	@echo "make test  - set up everything and run the whole test suite"
 	@echo "make stop  - stop everything the project started"
 	@echo "make bench - benchmarks (ratios against same-run baselines)"
@@ -34,13 +35,24 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
+# DEMO=1: serve the bundled demo feeds/pages on loopback and ingest those instead of the default list.
 run: setup
 	$(BIN)/ingest es start
 	$(BIN)/ingest es init
-	$(BIN)/ingest es smoke
+	$(if $(filter 1,$(DEMO)),bash scripts/stack.sh demo-start)
+	bash scripts/stack.sh airflow-start $(if $(filter 1,$(DEMO)),--demo)
 
+# Everything `make run` started, each by its pid file under .cache/ (Airflow, demo site, node).
 stop:
+	-bash scripts/stack.sh airflow-stop
+	-bash scripts/stack.sh demo-stop
 	-$(BIN)/ingest es stop
+
+airflow-start: setup
+	bash scripts/stack.sh airflow-start $(if $(filter 1,$(DEMO)),--demo)
+
+airflow-stop:
+	bash scripts/stack.sh airflow-stop
 
 test: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,129 @@
+"""The edge between Airflow and ``ingest``: settings from the ``news_es`` connection, DAG knobs.
+
+Why here and not in the DAG files: DAG files stay wiring only, and stage modules never import
+Airflow. This module is the one place that may, and it does so lazily (inside functions), so
+importing it at DAG parse time costs nothing and touches no database, network or connection.
+Credentials from the connection go straight into ``SecretStr`` fields and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.errors import ConfigError
+from ingest.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+CONN_ID = "news_es"
+# The Asset news_ingest publishes after indexing and news_alerts is scheduled on (by name).
+NEW_ARTICLES_ASSET = "news_new_articles"
+DEFAULT_PORT = 9200
+# Extra keys with a friendlier name than the Settings field they set.
+EXTRA_ALIASES = {"api_key": "es_api_key", "verify_certs": "es_verify_certs", "ca_certs": "es_ca_certs",
+                 "request_timeout": "es_request_timeout", "max_retries": "es_max_retries"}
+IGNORED_EXTRAS = {"scheme"}
+
+
+class DagSettings(BaseSettings):
+    """Parse-time knobs of the DAGs (env prefix ``INGEST_DAG_``): read once, no I/O."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_DAG_", extra="ignore")
+
+    schedule: str = "*/5 * * * *"
+    maintenance_schedule: str = "@daily"
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    retries: int = 3
+    retry_delay_seconds: float = 30.0
+    max_retry_delay_seconds: float = 600.0
+    fetch_pool: str = "news_fetch"
+    fetch_pool_slots: int = 4
+    chunk_size: int = 20
+
+    def default_args(self) -> dict[str, Any]:
+        """Task defaults: retries with exponential backoff, capped."""
+        return {"retries": self.retries, "retry_delay": timedelta(seconds=self.retry_delay_seconds),
+                "retry_exponential_backoff": True,
+                "max_retry_delay": timedelta(seconds=self.max_retry_delay_seconds)}
+
+
+class ConnectionLike(Protocol):
+    """The attributes of ``airflow.sdk.Connection`` this module reads."""
+
+    conn_type: str | None
+    host: str | None
+    port: int | None
+    schema: str | None
+    login: str | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict: ...
+
+
+def connection_overrides(conn: ConnectionLike) -> dict[str, Any]:
+    """Settings fields from a connection: URL from host/port/schema, auth, extras by field name."""
+    values: dict[str, Any] = {"es_url": connection_url(conn)}
+    if conn.login:
+        values["es_username"] = conn.login
+    if conn.password:
+        values["es_password"] = conn.password
+    values.update(_extras(conn.extra_dejson))
+    return values
+
+
+def connection_url(conn: ConnectionLike) -> str:
+    """``http(s)://host:port``; an empty host means "the embedded node" (empty URL)."""
+    host = (conn.host or "").strip()
+    if not host:
+        return ""
+    if "://" in host:
+        return host if conn.port is None or host.count(":") > 1 else f"{host}:{conn.port}"
+    scheme = conn.extra_dejson.get("scheme") or (conn.schema if conn.schema in ("http", "https") else "http")
+    return f"{scheme}://{host}:{conn.port or DEFAULT_PORT}"
+
+
+def _extras(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Map extra keys onto Settings fields; an unknown key is a configuration error."""
+    fields = set(Settings.model_fields)
+    values = {}
+    for key, value in extra.items():
+        if key in IGNORED_EXTRAS:
+            continue
+        name = EXTRA_ALIASES.get(key, key)
+        if name not in fields:
+            raise ConfigError(f"connection {CONN_ID}: extra field {key!r} is not a setting "
+                              f"(known: {', '.join(sorted(EXTRA_ALIASES))} or any Settings field)")
+        values[name] = value
+    return values
+
+
+def settings_from_connection(conn_id: str = CONN_ID, **overrides: Any) -> Settings:
+    """Settings for a task: the Airflow connection when defined, else the environment (CLI)."""
+    conn = _lookup(conn_id)
+    values = connection_overrides(conn) if conn is not None else {}
+    values.update(overrides)
+    try:
+        cfg = load_settings(**values)
+    except ValueError as exc:
+        raise ConfigError(f"connection {conn_id}: invalid settings: {exc}") from exc
+    log.info("Elasticsearch settings from %s; index prefix %s",
+             f"connection {conn_id}" if conn is not None else "environment", cfg.index_prefix)
+    return cfg
+
+
+def _lookup(conn_id: str) -> ConnectionLike | None:
+    """The connection, or None when it is not defined (the CLI / env-var fallback)."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        log.info("no Airflow connection %s; using INGEST_* environment settings", conn_id)
+        return None

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Background services of `make run` / `make stop`, each detached into its own process group with
+# a pid file under .cache/run (so `stop` ends exactly what `start` began, by id):
+#   scripts/stack.sh airflow-start [--demo]  Airflow standalone (SQLite, LocalExecutor) under
+#                                            .cache/airflow: migrate, connection + pool, unpause, trigger
+#   scripts/stack.sh airflow-stop
+#   scripts/stack.sh demo-start | demo-stop  the demo news site on loopback (`ingest demo serve`)
+#   scripts/stack.sh env                     the exports for using the airflow CLI by hand
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/.venv/bin
+RUN=$ROOT/.cache/run
+PORT=${AIRFLOW_PORT:-8080}
+DAGS=(news_ingest news_alerts news_maintenance)
+mkdir -p "$RUN"
+
+write_env() {  # $1 = demo sources file or empty
+  local demo=$1
+  {
+    echo "export PATH=$BIN:\$PATH"
+    echo "export AIRFLOW_HOME=$ROOT/.cache/airflow"
+    echo "export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags"
+    echo "export AIRFLOW__CORE__LOAD_EXAMPLES=False"
+    echo "export AIRFLOW__CORE__EXECUTOR=LocalExecutor"
+    echo "export AIRFLOW__CORE__PARALLELISM=4"
+    echo "export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True"
+    echo "export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30"
+    echo "export AIRFLOW__API__PORT=$PORT"
+    echo "export AIRFLOW__API__BASE_URL=http://localhost:$PORT"
+    echo "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$PORT/execution/"
+    if [[ -n $demo ]]; then
+      echo "export INGEST_SOURCES_FILE=$demo"
+      echo "export INGEST_FETCH_ALLOW_PRIVATE=true"   # the demo site is on loopback
+    fi
+  } > "$RUN/airflow.env"
+}
+
+running() { [[ -f $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+spawn() {  # $1 = name, rest = command: detached, own process group, pid file, log file
+  local name=$1; shift
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$RUN/$name.pid" "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
+  for ((i = 0; i < 50; i++)); do [[ -s $RUN/$name.pid ]] && break; sleep 0.1; done
+  echo "$name started (pid $(cat "$RUN/$name.pid"), log $RUN/$name.log)"
+}
+
+kill_group() {  # $1 = name: SIGINT to the group, then TERM, then KILL
+  local name=$1 pid
+  if ! running "$name"; then echo "$name is not running"; rm -f "$RUN/$name.pid"; return 0; fi
+  pid=$(cat "$RUN/$name.pid")
+  for sig in INT TERM KILL; do
+    kill "-$sig" -- "-$pid" 2>/dev/null || true
+    for ((i = 0; i < 20; i++)); do kill -0 -- "-$pid" 2>/dev/null || break 2; sleep 1; done
+  done
+  rm -f "$RUN/$name.pid"
+  echo "$name stopped (process group $pid)"
+}
+
+wait_for() {  # $1 = description, $2 = seconds, rest = command
+  local what=$1 secs=$2; shift 2
+  for ((i = 0; i < secs; i += 2)); do "$@" >/dev/null 2>&1 && return 0; sleep 2; done
+  echo "timed out after ${secs}s waiting for $what; see the logs in $RUN" >&2; return 1
+}
+
+es_url() {
+  "$BIN/python" -c 'from ingest import store; from ingest.settings import load_settings; print(store.resolve_url(load_settings()))'
+}
+
+start() {
+  local demo=""
+  [[ ${1:-} == --demo ]] && demo=$ROOT/.cache/demo/sources.yaml
+  write_env "$demo"
+  # shellcheck disable=SC1091
+  source "$RUN/airflow.env"
+  if running airflow; then echo "Airflow already running (pid $(cat "$RUN/airflow.pid"))"; else
+    echo "migrating the Airflow database in $AIRFLOW_HOME"
+    airflow db migrate >"$RUN/airflow-migrate.log" 2>&1 || { tail -20 "$RUN/airflow-migrate.log"; exit 1; }
+    register
+    spawn airflow airflow standalone
+  fi
+  wait_for "the Airflow API on :$PORT" 240 curl -sf "http://localhost:$PORT/api/v2/monitor/health"
+  for dag in "${DAGS[@]}"; do wait_for "DAG $dag to be parsed" 180 airflow dags unpause "$dag"; done
+  airflow dags list-import-errors
+  airflow dags trigger news_ingest >/dev/null && echo "triggered a first news_ingest run"
+  banner
+}
+
+register() {
+  local url; url=$(es_url)
+  airflow connections delete news_es >/dev/null 2>&1 || true
+  airflow connections add news_es --conn-json "{\"conn_type\": \"generic\", \"host\": \"$url\", \"description\": \"Elasticsearch for the news pipeline\"}" >/dev/null
+  airflow pools set "${INGEST_DAG_FETCH_POOL:-news_fetch}" "${INGEST_DAG_FETCH_POOL_SLOTS:-4}" "bounds concurrent article fetching" >/dev/null
+  echo "connection news_es -> $url; pool ${INGEST_DAG_FETCH_POOL:-news_fetch} registered"
+}
+
+banner() {
+  local pwfile=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+  wait_for "the generated admin password" 60 test -s "$pwfile"
+  echo
+  echo "Airflow UI: http://localhost:$PORT/"
+  echo "login:      $("$BIN/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*(f"{u} / {p}" for u, p in d.items()))' "$pwfile")"
+  echo "CLI:        source $RUN/airflow.env && airflow dags list"
+}
+
+demo_start() {
+  local sources=$ROOT/.cache/demo/sources.yaml
+  if running demo; then echo "demo site already running (pid $(cat "$RUN/demo.pid"))"; return 0; fi
+  rm -f "$sources"
+  spawn demo "$BIN/ingest" demo serve --port "${DEMO_PORT:-8765}" --sources-out "$sources"
+  wait_for "the demo site" 30 test -s "$sources"
+  grep -m1 "demo site" "$RUN/demo.log" || true
+}
+
+case ${1:-} in
+  airflow-start) shift; start "$@" ;;
+  airflow-stop) kill_group airflow ;;
+  demo-start) demo_start ;;
+  demo-stop) kill_group demo ;;
+  env) cat "$RUN/airflow.env" ;;
+  *) echo "usage: $0 airflow-start [--demo] | airflow-stop | demo-start | demo-stop | env" >&2; exit 2 ;;
+esac
