@@ -1,0 +1,54 @@
+"""Digest mode: one message per rule, channel and closed hourly/daily window, grouped by story.
+
+Why built from the alerts index after the window closes: the alerts already hold one entry per
+story (all outlets, all articles), so a digest is a read of the stories that changed in the
+window. Its delivery id is hash(rule, window): any worker, any number of runs, one digest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from ingest.alerts import delivery, render
+from ingest.alerts.rules import Channel, Rule
+from ingest.alerts.schedule import closed_windows, quiet_until, window_start
+
+MAX_STORIES = 500
+
+
+def changed_alerts(es: Elasticsearch, index: str, rule: Rule, start: datetime, end: datetime) -> list[dict]:
+    """Alerts of ``rule`` whose story first fired or gained outlets in [start, end)."""
+    es.indices.refresh(index=index)
+    span = {"gte": start.isoformat(), "lt": end.isoformat()}
+    query = {"bool": {"filter": [{"term": {"rule": rule.name}}, {"range": {"changed_at": span}}]}}
+    resp = es.search(index=index, query=query, size=MAX_STORIES, sort=[{"changed_at": "asc"}])
+    return [h["_source"] for h in resp["hits"]["hits"]]
+
+
+def by_window(rule: Rule, alerts: list[dict[str, Any]]) -> dict[datetime, list[dict[str, Any]]]:
+    """Alerts grouped by the window their last change fell in."""
+    groups: dict[datetime, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        start = window_start(rule.mode, datetime.fromisoformat(alert["changed_at"]))
+        groups.setdefault(start, []).append(alert)
+    return groups
+
+
+def queue_digests(es: Elasticsearch, alerts_index: str, deliveries_index: str, rule: Rule,
+                  channels: Mapping[str, Channel], now: datetime) -> Counter[str]:
+    """Queue the digest of every recently closed window that had changes (idempotent)."""
+    windows = closed_windows(rule.mode, now)
+    alerts = changed_alerts(es, alerts_index, rule, windows[0][0], windows[-1][1])
+    counts: Counter[str] = Counter()
+    for start, group in sorted(by_window(rule, alerts).items()):
+        end = start + (windows[0][1] - windows[0][0])
+        msg = render.digest_message(rule.name, rule.mode, (start, end), group, now)
+        counts += delivery.queue(es, deliveries_index, rule, channels, msg,
+                                 ("digest", rule.name, start.isoformat()), now=now,
+                                 not_before=quiet_until(rule.quiet_hours, now))
+    return counts
