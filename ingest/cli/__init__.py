@@ -6,11 +6,13 @@ import logging
 
 import typer
 
+from ingest.cli import demo as demo_cmd
 from ingest.cli import es as es_cmd
 
 app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch node and index templates.")
+app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site on loopback.")
 
 
 @app.callback()
