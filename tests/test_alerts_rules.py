@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+import json
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
 from ingest.alerts.matching import matched_terms, rule_query
 from ingest.alerts.rules import QuietHours, RuleError, load_rules, parse_rules
-from ingest.alerts.schedule import closed_windows, quiet_until, window_start
+from ingest.alerts.schedule import closed_windows, parse_duration, quiet_until, window_start
 from ingest.errors import ConfigError
 from ingest.settings import load_settings
 
@@ -149,3 +150,47 @@ def test_digest_windows() -> None:
     assert hourly[0][0] == datetime(2024, 4, 30, 10, 0, tzinfo=UTC)
     daily = closed_windows("daily", now)
     assert daily[-1] == (datetime(2024, 4, 30, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC))
+
+
+# ---- Kibana export ------------------------------------------------------------------------------
+
+def test_kibana_export_has_the_shape_of_kibanas_own_es_query_example(tmp_path: Path) -> None:
+    from ingest.alerts.kibana import export
+    cfg = load_settings()
+    example = json.loads((cfg.fixtures_dir / "kibana" / "rules" / "derived" /
+                          "kibana-oas.create_es_query_rule_request.value.json").read_text(encoding="utf-8"))
+    ruleset = load_rules(cfg.rules_file)
+    paths = export(ruleset, tmp_path, index="news-articles")
+    assert len(paths) == len(ruleset.rules)
+    body = json.loads((tmp_path / "caucasus-border-clashes.json").read_text(encoding="utf-8"))
+    assert set(example) <= set(body)
+    assert set(example["params"]) <= set(body["params"])
+    assert body["rule_type_id"] == ".es-query" and body["params"]["searchType"] == "esQuery"
+    assert body["params"]["index"] == ["news-articles"]
+    assert (body["params"]["groupBy"], body["params"]["termField"]) == ("top", "story_id")
+    es_query = json.loads(body["params"]["esQuery"])  # a JSON string, as Kibana stores it
+    assert es_query == {"query": rule_query(ruleset.rule("caucasus-border-clashes"))}
+    hourly = json.loads((tmp_path / "ceasefire-mediation.json").read_text(encoding="utf-8"))
+    assert hourly["schedule"] == {"interval": "1h"} and hourly["params"]["timeWindowUnit"] == "h"
+
+
+def test_kibana_action_uses_the_given_connector(tmp_path: Path) -> None:
+    from ingest.alerts.kibana import es_query_rule
+    rule = parse_rules(_doc({"name": "r", "query": "x", "channels": ["log"]})).rules[0]
+    body = es_query_rule(rule, index="i", connector_id="abc")
+    [action] = body["actions"]
+    assert (action["id"], action["group"]) == ("abc", "query matched")
+
+
+# ---- CLI helpers --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [("30m", timedelta(minutes=30)), ("24h", timedelta(hours=24)),
+                                                (" 7d ", timedelta(days=7))])
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "24", "h", "1w", "-3h", "1.5h"])
+def test_parse_duration_rejects_garbage(text: str) -> None:
+    with pytest.raises(ConfigError, match="--since"):
+        parse_duration(text)

@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import elastic_transport
@@ -71,6 +72,13 @@ def rule_query(rule: Rule, *, ids: Sequence[str] | None = None,
     if ids is not None:
         filters.append({"ids": {"values": list(ids)}})
     return {"bool": {"must": [text_query(rule)], "filter": filters}}
+
+
+def since_filter(start: datetime) -> dict[str, Any]:
+    """Articles indexed, fetched or published since ``start`` (whichever field the document has)."""
+    fields = ("indexed_at", "fetched_at", "published_at")
+    return {"bool": {"should": [{"range": {f: {"gte": start.isoformat()}}} for f in fields],
+                     "minimum_should_match": 1}}
 
 
 def _highlight_spec(rule: Rule) -> dict[str, Any]:

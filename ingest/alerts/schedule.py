@@ -6,13 +6,16 @@ on every worker, so they depend only on the rule and the ``now`` passed in.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ingest.alerts.rules import QuietHours
+from ingest.errors import ConfigError
 
 WINDOW = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 LOOKBACK = {"hourly": 24, "daily": 7}
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
@@ -49,3 +52,12 @@ def closed_windows(mode: str, now: datetime) -> list[tuple[datetime, datetime]]:
     """The recent windows that have ended by ``now``, oldest first (a missed run catches up)."""
     size, current = WINDOW[mode], window_start(mode, now)
     return [(current - size * n, current - size * (n - 1)) for n in range(LOOKBACK[mode], 0, -1)]
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``24h``, ``7d`` -> timedelta; anything else is a usage error naming the value."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"--since {text!r}: expected a number followed by m, h or d (e.g. 24h)")
+    amount, unit = int(match.group(1)), match.group(2)
+    return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]

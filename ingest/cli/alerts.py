@@ -1,0 +1,118 @@
+"""``ingest alerts``: list and dry-run rules, deliver what is due, show history, export to Kibana."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ingest import store
+from ingest.alerts import delivery, evaluate, kibana, load_rules
+from ingest.alerts.matching import group_by_story, search_rule, since_filter
+from ingest.alerts.rules import RuleError, store_rules
+from ingest.alerts.schedule import parse_duration
+from ingest.cli.common import EXIT_PARTIAL, console, reports_errors, settings
+
+app = typer.Typer(no_args_is_help=True)
+KIBANA_OUT = Path("kibana/rules/alerts")
+
+
+@app.command("list")
+@reports_errors
+def list_rules() -> None:
+    """Show every rule in the rules file, and every rule that cannot be used, with the reason."""
+    cfg = settings()
+    ruleset = load_rules(cfg.rules_file)
+    table = Table("rule", "mode", "channels", "query", title=str(cfg.rules_file))
+    for rule in ruleset.rules:
+        name = rule.name if rule.enabled else f"{rule.name} (disabled)"
+        table.add_row(name, rule.mode, ", ".join(rule.channels), rule.query)
+    console.print(table)
+    for problem in ruleset.problems:
+        console.print(f"[red]{problem.rule}[/red] ({problem.reason}): {problem.message}")
+    if ruleset.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("test")
+@reports_errors
+def test_rule(rule_name: str = typer.Argument(..., metavar="RULE"),
+              since: str = typer.Option("24h", help="How far back to look: 30m, 24h, 7d."),
+              limit: int = typer.Option(500, help="At most this many matching articles.")) -> None:
+    """Dry run: what RULE would fire on articles indexed or published since --since (sends nothing)."""
+    cfg = settings()
+    rule = load_rules(cfg.rules_file).rule(rule_name)
+    start = datetime.now(UTC) - parse_duration(since)
+    es = store.connect(cfg)
+    try:
+        hits = search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule,
+                           extra_filters=[since_filter(start)], size=limit)
+    except RuleError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_PARTIAL) from exc
+    stories = group_by_story(hits)
+    console.print(f"rule {rule.name!r} ({rule.mode}) would fire {len(stories)} alert(s) "
+                  f"for {len(hits)} article(s) since {start:%Y-%m-%d %H:%M} UTC:")
+    for story_id, story_hits in stories.items():
+        outlets = dict.fromkeys(h.source_name or h.source_id for h in story_hits)
+        terms = dict.fromkeys(t for h in story_hits for t in h.matched_terms)
+        console.print(f"• {story_hits[0].title}  [dim](story {story_id})[/dim]\n"
+                      f"  {len(outlets)} outlet(s): {'، '.join(o for o in outlets if o)}\n"
+                      f"  matched: {'، '.join(terms)}")
+
+
+@app.command()
+@reports_errors
+def deliver() -> None:
+    """Queue due digests and send every pending delivery (what each evaluate run also does)."""
+    report = evaluate(settings(), [])
+    console.print(report.to_json_dict())
+
+
+@app.command()
+@reports_errors
+def history(rule: str = typer.Option(None, help="Only this rule."),
+            status: str = typer.Option(None, help="pending, sending, sent or failed."),
+            limit: int = typer.Option(50, help="Most recent first.")) -> None:
+    """Deliveries with their alert, story, matched terms, channel, status and attempts."""
+    cfg = settings()
+    index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
+    rows = delivery.history(store.connect(cfg), index, rule=rule, status=status, size=limit)
+    table = Table("created", "rule", "kind", "story", "articles", "matched", "channel", "status",
+                  "attempts", "error")
+    for row in rows:
+        table.add_row(row["created_at"][:19], row["rule"], f"{row['kind']} v{row.get('version', 1)}",
+                      ", ".join(row.get("story_ids", []))[:40], str(len(row.get("article_ids", []))),
+                      "، ".join(row.get("matched_terms", []))[:40], row["channel"], row["status"],
+                      str(row.get("attempts", 0)), row.get("error_reason") or "")
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def load() -> None:
+    """Copy the usable rules from the rules file into the alert_rules index."""
+    cfg = settings()
+    ruleset = load_rules(cfg.rules_file)
+    ids = store_rules(store.connect(cfg), cfg, ruleset, now=datetime.now(UTC))
+    console.print(f"{len(ids)} rule(s) stored; {len(ruleset.problems)} problem(s)")
+
+
+@app.command("export-kibana")
+@reports_errors
+def export_kibana(out: Annotated[Path, typer.Option(help="Folder for <rule>.json.")] = KIBANA_OUT,
+                  time_field: str = typer.Option("indexed_at", help="Articles' time field for the window."),
+                  connector_id: str = typer.Option(None, help="Kibana connector for a server-log action.")
+                  ) -> None:
+    """Write each usable rule as a Kibana `.es-query` rule (body of POST /api/alerting/rule)."""
+    cfg = settings()
+    ruleset = load_rules(cfg.rules_file)
+    paths = kibana.export(ruleset, out, index=store.alias_name(cfg.index_prefix, "articles"),
+                          time_field=time_field, connector_id=connector_id)
+    for path in paths:
+        console.print(f"wrote {path}")
+    for problem in ruleset.problems:
+        console.print(f"[red]skipped {problem.rule}[/red]: {problem.message}")
