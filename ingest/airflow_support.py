@@ -9,7 +9,7 @@ Credentials from the connection go straight into ``SecretStr`` fields and are ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -127,3 +127,95 @@ def _lookup(conn_id: str) -> ConnectionLike | None:
     except AirflowNotFoundException:
         log.info("no Airflow connection %s; using INGEST_* environment settings", conn_id)
         return None
+
+
+# ---- task bodies: XCom (JSON) in, ingest.pipeline call, XCom out -------------------------------
+# The heavy stage modules are imported inside each function so DAG files parse fast.
+
+def enabled_sources(settings: Settings) -> list[dict[str, Any]]:
+    """The enabled sources of ``settings.sources_file``, as JSON (one mapped poll task each)."""
+    from ingest.config import load_sources
+
+    return [s.model_dump(mode="json") for s in load_sources(settings.sources_file) if s.enabled]
+
+
+def poll(settings: Settings, source: Mapping[str, Any]) -> dict[str, Any]:
+    """Poll one source unless it was auto-disabled; a failing feed is recorded, not raised."""
+    from ingest import pipeline, store
+    from ingest.config import Source
+    from ingest.sourcestate import load_states
+    from ingest.summary import summary
+
+    src = Source.model_validate(source)
+    es = store.connect(settings)
+    state = load_states(es, settings, [src.id])[src.id]
+    if state.disabled:
+        log.warning("source %s is disabled: %s", src.id, state.disabled_reason)
+        return pipeline.PollResult(src.id, (), state, summary(skipped={"poll:source_disabled": 1}),
+                                   state.disabled_reason).to_json_dict()
+    result = pipeline.poll_source(settings, src, es=es)
+    log.info("polled %s: %d new%s", src.id, len(result.items), f" ({result.error})" if result.error else "")
+    return result.to_json_dict()
+
+
+def chunk_items(polls: Sequence[Mapping[str, Any] | None], size: int) -> list[list[dict[str, Any]]]:
+    """All new items of all polls, in chunks of ``size`` (one mapped fetch task each)."""
+    items = [item for p in polls if p for item in p["items"]]
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def fetch_and_extract(settings: Settings, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    from ingest import pipeline
+
+    result = pipeline.fetch_and_extract(settings, [pipeline.feed_item_from_dict(i) for i in items])
+    return result.to_json_dict()
+
+
+def dedup_and_index(settings: Settings, extracted: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Every extracted article of every chunk, deduplicated and indexed in one batch."""
+    from ingest import pipeline
+
+    articles = [pipeline.article_from_dict(a) for chunk in extracted if chunk for a in chunk["articles"]]
+    return pipeline.dedup_and_index(settings, articles).to_json_dict()
+
+
+def publish(indexed: Mapping[str, Any], outlet_event: Any) -> int:
+    """Attach the indexed ids to the "new articles" asset event; nothing indexed -> skip (no event)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    ids = list(indexed["indexed"])
+    if not ids:
+        raise AirflowSkipException("no new articles indexed: nothing to publish")
+    outlet_event.extra = {"doc_ids": ids}
+    return len(ids)
+
+
+def summarize(polls: Sequence[Mapping[str, Any] | None], extracted: Sequence[Mapping[str, Any] | None],
+              indexed: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's summary (counters by reason) and failing sources: logged, small for XCom."""
+    from ingest.summary import RunSummary
+
+    parts = [p for p in polls or () if p] + [e for e in extracted or () if e] + ([indexed] if indexed else [])
+    total = sum((RunSummary.from_json_dict(p["summary"]) for p in parts), RunSummary())
+    failing = {p["source_id"]: p["error"] for p in polls or () if p and p["error"]}
+    for line in total.lines():
+        log.info("run summary: %s", line)
+    for source_id, error in failing.items():
+        log.warning("source %s failed: %s", source_id, error)
+    return {**total.to_json_dict(), "failing_sources": failing}
+
+
+def doc_ids_from_events(events: Sequence[Any]) -> list[str]:
+    """The article ids carried by the triggering "new articles" events, first occurrence order."""
+    ids = [doc_id for event in events for doc_id in (event.extra or {}).get("doc_ids", [])]
+    return list(dict.fromkeys(ids))
+
+
+def evaluate_alerts(settings: Settings, doc_ids: list[str]) -> dict[str, Any]:
+    from ingest.alerts import evaluate
+
+    report = evaluate(settings, doc_ids).to_json_dict()
+    log.info("alerts: %d rules, %d articles checked, %d matched, alerts %s, deliveries %s",
+             report["rules_evaluated"], report["articles_checked"], report["matched_articles"],
+             report["alerts"], report["deliveries"])
+    return {k: v for k, v in report.items() if k != "alert_ids"}

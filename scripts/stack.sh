@@ -30,7 +30,9 @@ write_env() {  # $1 = demo sources file or empty
     echo "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$PORT/execution/"
     if [[ -n $demo ]]; then
       echo "export INGEST_SOURCES_FILE=$demo"
-      echo "export INGEST_FETCH_ALLOW_PRIVATE=true"   # the demo site is on loopback
+      echo "export INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
+      echo "export INGEST_ALLOWED_NETWORKS='[\"127.0.0.1/32\"]'"   # the demo site is on loopback
+      echo "export INGEST_PER_HOST_DELAY=0.2"
     fi
   } > "$RUN/airflow.env"
 }
