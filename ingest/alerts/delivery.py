@@ -42,7 +42,7 @@ def queue(es: Elasticsearch, index: str, rule: Rule, kinds: Mapping[str, Channel
     """Create one pending delivery per channel of ``rule``; existing ones are left untouched."""
     docs = [_delivery_doc(rule, kinds[name], msg, delivery_id(*key_parts, name), now, not_before)
             for name in rule.channels]
-    report = bulk_write(es, index, docs, op_type="create", refresh="wait_for")
+    report = bulk_write(es, index, docs, op_type="create")
     if report.failed:
         raise StoreError(f"queueing deliveries for rule {rule.name!r} failed: {report.failed}")
     return Counter({"queued": len(report.ok), "already_queued": len(report.conflicts)})
@@ -84,7 +84,7 @@ def deliver_due(es: Elasticsearch, index: str, channels: Mapping[str, Channel], 
 def _claim(es: Elasticsearch, index: str, hit: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     try:
         return dict(es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
-                              if_primary_term=hit["_primary_term"], refresh="wait_for",
+                              if_primary_term=hit["_primary_term"],
                               doc={"status": "sending", "claimed_at": now.isoformat()}))
     except ConflictError:
         return None  # another worker claimed it first: it sends, we do not
@@ -114,7 +114,7 @@ def deliver_one(es: Elasticsearch, index: str, hit: dict[str, Any], channels: Ma
     if update["status"] == "pending" and attempts >= settings.alert_max_attempts:
         update["status"] = "failed"
     es.update(index=index, id=hit["_id"], doc=update, if_seq_no=claim["_seq_no"],
-              if_primary_term=claim["_primary_term"], refresh="wait_for")
+              if_primary_term=claim["_primary_term"])
     return str(update["status"])
 
 
@@ -142,6 +142,7 @@ def _utcnow_iso() -> str:
 def history(es: Elasticsearch, index: str, *, rule: str | None = None, status: str | None = None,
             size: int = 50) -> list[dict[str, Any]]:
     """Most recent deliveries first, optionally for one rule or status."""
+    es.indices.refresh(index=index)
     wanted = (("rule", rule), ("status", status))
     filters: Iterable[dict[str, Any]] = [{"term": {k: v}} for k, v in wanted if v]
     resp = es.search(index=index, query={"bool": {"filter": list(filters)}},

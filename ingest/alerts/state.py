@@ -113,7 +113,7 @@ def record(es: Elasticsearch, index: str, rule: Rule, story_id: str, hits: Seque
         except NotFoundError:
             doc = new_alert(rule, story_id, hits, now)
             try:
-                es.create(index=index, id=aid, document=doc, refresh="wait_for")
+                es.create(index=index, id=aid, document=doc)
                 return AlertChange("new", doc, tuple(doc["sources"]))
             except ConflictError:
                 continue  # another worker created it first: merge into theirs
@@ -122,7 +122,7 @@ def record(es: Elasticsearch, index: str, rule: Rule, story_id: str, hits: Seque
             return change
         try:
             es.index(index=index, id=aid, document=change.alert, if_seq_no=current["_seq_no"],
-                     if_primary_term=current["_primary_term"], refresh="wait_for")
+                     if_primary_term=current["_primary_term"])
             return change
         except ConflictError:
             continue
