@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGES = ("sources_polled", "sources_failed", "items_seen", "new", "fetched", "extracted", "indexed")
+STAGES = ("sources_polled", "sources_failed", "feeds_malformed", "items_seen", "new", "fetched", "extracted",
+          "indexed", "duplicates")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,74 @@
+"""Sources list loading and validation: every bad entry names file, entry and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.config import Source, load_sources
+from ingest.errors import ConfigError
+from ingest.settings import load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_sources_file_has_twenty_enabled_arabic_feeds_and_news_sitemaps() -> None:
+    sources = load_sources(load_settings().sources_file)
+    enabled_feeds = [s for s in sources if s.enabled and s.kind == "feed"]
+    assert len(enabled_feeds) >= 20
+    assert all(s.lang == "ar" for s in sources)
+    assert len([s for s in sources if s.kind == "sitemap"]) >= 3
+    assert all(s.url.startswith("https://") for s in sources)
+
+
+def test_valid_entry_gets_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "- {id: afaq, name: الأفق, url: 'https://afaq.example/feed.xml'}\n")
+    assert load_sources(path) == [Source(id="afaq", name="الأفق", url="https://afaq.example/feed.xml")]
+    assert load_sources(path)[0].kind == "feed" and load_sources(path)[0].enabled
+
+
+def test_missing_url_names_file_entry_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - {id: ok, name: a, url: 'https://a.example/rss'}\n"
+                           "  - {id: broken, name: b}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sources(path)
+    message = str(err.value)
+    assert str(path) in message and "entry #2" in message and "broken" in message and "'url'" in message
+
+
+def test_unknown_kind_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "- {id: x, name: x, url: 'https://x.example/', kind: podcast}\n")
+    with pytest.raises(ConfigError, match=r"entry #1 .*field 'kind'"):
+        load_sources(path)
+
+
+def test_relative_url_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "- {id: x, name: x, url: '/feed.xml'}\n")
+    with pytest.raises(ConfigError, match=r"field 'url'.*absolute http"):
+        load_sources(path)
+
+
+def test_misspelt_field_is_refused_not_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, "- {id: x, name: x, url: 'https://x.example/', enabeld: false}\n")
+    with pytest.raises(ConfigError, match=r"field 'enabeld'"):
+        load_sources(path)
+
+
+def test_duplicate_id_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "- {id: x, name: a, url: 'https://a.example/'}\n- {id: x, name: b, url: 'https://b.example/'}\n")
+    with pytest.raises(ConfigError, match=r"entry #2 \(id='x'\): field 'id': duplicate"):
+        load_sources(path)
+
+
+def test_not_a_list_and_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected a list"):
+        load_sources(write(tmp_path, "sources: 3\n"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_sources(write(tmp_path, "- {id: [unclosed\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_sources(tmp_path / "absent.yaml")
