@@ -15,7 +15,7 @@ from ingest.arabic import normalize, shingles, tokens
         ("كَتَبَ الطَّالِبُ", "كتب الطالب"),  # harakat, shadda
         ("سلامٌ عليكمً", "سلام عليكم"),  # tanween
         ("الرَّحْمٰنِ", "الرحمن"),  # superscript (dagger) alef
-        # Quranic marks + wasla; the dagger alef is dropped (as Lucene does), so الكتٰب keeps its Quranic spelling
+        # Quranic marks + wasla; the dagger alef is dropped (as Lucene does): الكتٰب keeps its Quranic form
         ("ذٰلِكَ ٱلْكِتَٰبُ لَا رَيْبَۛ فِيهِۛ", "ذلك الكتب لا ريب فيه"),
         ("كــــبير", "كبير"),  # tatweel
         ("أحمد إبراهيم آمن", "احمد ابراهيم امن"),  # hamza on/under alef, madda

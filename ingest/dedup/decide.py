@@ -337,7 +337,7 @@ def _story(
             "min_term_freq": 1,
             "min_doc_freq": 1,
             "max_query_terms": 60,
-            "minimum_should_match": "20%",
+            "minimum_should_match": "10%",
         }
     }
     query = {"bool": {"must": [like], "filter": [_window(entry, cfg.story_window_hours)]}}

@@ -17,7 +17,8 @@ from datasketch import MinHash
 
 from ingest import arabic
 
-MINHASH_SEED = 1  # part of the fingerprint format: changing it invalidates every stored signature
+MINHASH_SEED = 1  # seed and scheme are part of the fingerprint format: changing either invalidates
+MINHASH_SCHEME = "affine32"  # every stored signature (values fit uint32, stored as 4 bytes each)
 MIN_BODY_WORDS = 5  # below this a body hash or shingle set says nothing about the text
 
 # Labels that outlets put before a headline ("رأي | ...", "عاجل: ..."): not part of the story.
@@ -96,11 +97,13 @@ def title_key(title: str, site_names: tuple[str, ...] = ()) -> str:
 
 @lru_cache(maxsize=4)
 def _permutations(num_perm: int) -> object:
-    return MinHash(num_perm=num_perm, seed=MINHASH_SEED).permutations
+    return MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME).permutations
 
 
 def minhash(shingles: set[str], num_perm: int) -> tuple[int, ...]:
-    m = MinHash(num_perm=num_perm, seed=MINHASH_SEED, permutations=_permutations(num_perm))
+    m = MinHash(
+        num_perm=num_perm, seed=MINHASH_SEED, permutations=_permutations(num_perm), scheme=MINHASH_SCHEME
+    )
     m.update_batch([s.encode("utf-8") for s in sorted(shingles)])
     return tuple(int(v) for v in m.hashvalues)
 

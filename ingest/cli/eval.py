@@ -1,0 +1,34 @@
+"""``ingest eval``: quality measurements on labelled and real data (one command per stage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest import store
+from ingest.cli.common import console, reports_errors, settings
+
+app = typer.Typer(no_args_is_help=True)
+
+DEFAULT_DEDUP_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "dedup"
+
+
+@app.command()
+@reports_errors
+def dedup(
+    directory: Annotated[Path, typer.Argument(help="Labelled set folder.")] = DEFAULT_DEDUP_DIR,
+    corpus: Annotated[bool, typer.Option(help="Also run on Settings.fixtures_dir/arabic-news.")] = True,
+    limit: Annotated[int, typer.Option(help="Use only the first N corpus articles (0 = all).")] = 0,
+) -> None:
+    """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
+    from ingest.evaluation import dedup as ev
+
+    cfg = settings()
+    es = store.connect(cfg)
+    for line in ev.evaluate_labelled(es, cfg, directory):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if corpus:
+        for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)

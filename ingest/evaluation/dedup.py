@@ -1,0 +1,337 @@
+"""Dedup evaluation: pairwise P/R/F1 for duplicate groups, B-cubed P/R/F1 for stories.
+
+Why here and not in tests: the same code scores the labelled set (tests/fixtures/dedup) and the
+real corpus (Settings.fixtures_dir/arabic-news), against a throwaway index prefix, so thresholds
+are calibrated on data and the numbers in the issue note can be reproduced with one command.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import uuid
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from elasticsearch import Elasticsearch
+
+from ingest import store
+from ingest.dedup import Decision, decide
+from ingest.models import Article, doc_id_for
+from ingest.settings import Settings
+
+Clusters = Mapping[str, str]  # article id -> cluster id
+
+
+@dataclass(frozen=True)
+class Labelled:
+    article: Article
+    dup: str
+    story: str
+
+
+@dataclass(frozen=True)
+class PRF:
+    precision: float
+    recall: float
+    f1: float
+
+    def __str__(self) -> str:
+        return f"P={self.precision:.3f} R={self.recall:.3f} F1={self.f1:.3f}"
+
+
+def _prf(tp: float, pred: float, gold: float) -> PRF:
+    p = tp / pred if pred else 1.0
+    r = tp / gold if gold else 1.0
+    return PRF(p, r, 2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _pairs(clusters: Clusters) -> set[tuple[str, str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for item, cluster in clusters.items():
+        groups[cluster].append(item)
+    return {tuple(sorted(p)) for g in groups.values() for p in itertools.combinations(g, 2)}  # type: ignore[misc]
+
+
+def pairwise(pred: Clusters, gold: Clusters) -> PRF:
+    """Precision/recall over the pairs put together (the usual near-duplicate measure)."""
+    p, g = _pairs(pred), _pairs(gold)
+    return _prf(len(p & g), len(p), len(g))
+
+
+def bcubed(pred: Clusters, gold: Clusters) -> PRF:
+    """B-cubed: per item, the share of its predicted cluster that is right, and vice versa."""
+    by_pred: dict[str, set[str]] = defaultdict(set)
+    by_gold: dict[str, set[str]] = defaultdict(set)
+    for item in gold:
+        by_pred[pred[item]].add(item)
+        by_gold[gold[item]].add(item)
+    precision = sum(len(by_pred[pred[i]] & by_gold[gold[i]]) / len(by_pred[pred[i]]) for i in gold) / len(
+        gold
+    )
+    recall = sum(len(by_pred[pred[i]] & by_gold[gold[i]]) / len(by_gold[gold[i]]) for i in gold) / len(gold)
+    return PRF(
+        precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    )
+
+
+# --- the labelled set -------------------------------------------------------------------------
+
+_TASHKEEL = "\u064e\u0650\u064f\u0652"
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in text.splitlines() if p.strip()]
+
+
+def _add_diacritics(text: str) -> str:
+    out, n = [], 0
+    for ch in text:
+        out.append(ch)
+        if "\u0628" <= ch <= "\u064a":
+            n += 1
+            if n % 3 == 0:
+                out.append(_TASHKEEL[n % 4])
+    return "".join(out)
+
+
+def _punctuate(text: str) -> str:
+    return text.replace("،", ",").replace(".", "؛").replace('"', "«")
+
+
+_OPS: dict[str, Callable[[str, Any], str]] = {
+    "prepend": lambda t, v: f"{v}\n{t}",
+    "append": lambda t, v: f"{t}\n{v}",
+    "drop_paragraph": lambda t, v: "\n".join(p for i, p in enumerate(_paragraphs(t)) if i != v),
+    "swap_paragraphs": lambda t, v: "\n".join(_swap(_paragraphs(t), *v)),
+    "diacritics": lambda t, v: _add_diacritics(t),
+    "punctuation": lambda t, v: _punctuate(t),
+}
+
+
+def _swap(items: list[str], i: int, j: int) -> list[str]:
+    items = list(items)
+    items[i], items[j] = items[j], items[i]
+    return items
+
+
+def _article(key: str, source: str, title: str, body: str, at: datetime) -> Article:
+    url = f"https://{source}.example/{key}"
+    return Article(
+        doc_id=doc_id_for(url),
+        url=url,
+        canonical_url=url,
+        source_id=source,
+        source_name=source,
+        domain=f"{source}.example",
+        feed="",
+        title=title,
+        body=body,
+        lang="ar",
+        published_at=at,
+        fetched_at=at,
+    )
+
+
+def load_labelled(directory: Path, seeds_dir: Path) -> list[Labelled]:
+    """Seeds, their variants (recipes in labels.yaml) and the unrelated texts, with gold labels."""
+    spec = yaml.safe_load((directory / "labels.yaml").read_text(encoding="utf-8"))
+    items: dict[str, Labelled] = {}
+    for seed in spec["seeds"]:
+        text = next(iter(sorted(seeds_dir.glob(seed["file"])))).read_text(encoding="utf-8")
+        at = datetime.fromisoformat(seed["published_at"])
+        title = text.splitlines()[0][:120]
+        items[seed["id"]] = Labelled(
+            _article(seed["id"], seed["source"], title, text, at), seed["id"], seed["story"]
+        )
+    for var in spec["variants"]:
+        base = items[var["base"]]
+        body = base.article.body
+        for op in var["ops"]:
+            ((name, value),) = op.items()
+            body = _OPS[name](body, value)
+        at = base.article.published_at + timedelta(hours=var["hours"])  # type: ignore[operator]
+        art = _article(var["id"], var["source"], var.get("title", base.article.title), body, at)
+        items[var["id"]] = Labelled(art, base.dup, base.story)
+    for doc in yaml.safe_load((directory / "unrelated.yaml").read_text(encoding="utf-8")):
+        at = datetime.fromisoformat(doc["published_at"])
+        items[doc["id"]] = Labelled(
+            _article(doc["id"], doc["source"], doc["title"], doc["body"], at),
+            doc["id"],
+            doc.get("story", doc["id"]),
+        )
+    return list(items.values())
+
+
+# --- the real corpus --------------------------------------------------------------------------
+
+
+def _saudinewsnet_records(folder: Path) -> Iterator[dict[str, Any]]:
+    for path in sorted(folder.glob("*.json")):
+        yield from json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(folder.glob("*.zip")):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".json") and not (folder / Path(name).name).exists():
+                    yield from json.loads(archive.read(name).decode("utf-8"))
+
+
+def load_saudinewsnet(folder: Path) -> list[Article]:
+    """SaudiNewsNet days as Articles; the crawl time is the only date the corpus has."""
+    out = []
+    for rec in _saudinewsnet_records(folder):
+        at = datetime.fromisoformat(rec["date_extracted"].replace(" ", "T")).replace(tzinfo=UTC)
+        out.append(
+            Article(
+                doc_id=doc_id_for(rec["url"]),
+                url=rec["url"],
+                canonical_url=rec["url"],
+                source_id=rec["source"],
+                source_name=rec["source"],
+                domain=rec["source"],
+                feed="",
+                title=rec.get("title") or "",
+                body=rec.get("content") or "",
+                lang="ar",
+                published_at=at,
+                fetched_at=at,
+            )
+        )
+    return out
+
+
+def exact_silver(articles: Sequence[Article]) -> dict[str, str]:
+    """Silver duplicate groups: identical normalised body (what a human would call a reprint)."""
+    from ingest.arabic import tokens
+
+    groups: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for a in articles:
+        key = " ".join(tokens(a.body)) or a.doc_id
+        groups[a.doc_id] = first.setdefault(key, a.doc_id)
+    return groups
+
+
+# --- running decide on a throwaway prefix -----------------------------------------------------
+
+
+def run(
+    es: Elasticsearch,
+    settings: Settings,
+    articles: Sequence[Article],
+    *,
+    batch_size: int,
+    seed: int | None = None,
+) -> dict[str, Decision]:
+    """Decide ``articles`` in batches (shuffled when ``seed`` is given) under a fresh prefix."""
+    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    order = list(articles)
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    store.apply_templates(es, cfg)
+    try:
+        out: dict[str, Decision] = {}
+        for i in range(0, len(order), batch_size):
+            for d in decide(es, cfg, order[i : i + batch_size]):
+                out[d.doc_id] = d
+        return out
+    finally:
+        drop_prefix(es, cfg.index_prefix)
+
+
+def drop_prefix(es: Elasticsearch, prefix: str) -> None:
+    for index in es.indices.get(index=f"{prefix}-*", expand_wildcards="all"):
+        es.indices.delete(index=index)
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-*")
+
+
+def groups_of(decisions: Mapping[str, Decision]) -> tuple[dict[str, str], dict[str, str]]:
+    """(duplicate group, story) per id; chains of duplicate_of are followed to their root."""
+
+    def root(doc_id: str) -> str:
+        seen = set()
+        while (
+            decisions[doc_id].duplicate_of
+            and doc_id not in seen
+            and decisions[doc_id].duplicate_of in decisions
+        ):
+            seen.add(doc_id)
+            doc_id = decisions[doc_id].duplicate_of  # type: ignore[assignment]
+        return doc_id
+
+    return {i: root(i) for i in decisions}, {i: d.story_id for i, d in decisions.items()}
+
+
+def evaluate_labelled(
+    es: Elasticsearch,
+    settings: Settings,
+    directory: Path,
+    *,
+    batch_size: int = 4,
+    seeds: Sequence[int | None] = (None, 1, 2),
+) -> list[str]:
+    """Report lines for the labelled set, once per processing order."""
+    items = load_labelled(directory, settings.seeds_dir)
+    gold_dup = {x.article.doc_id: x.dup for x in items}
+    gold_story = {x.article.doc_id: x.story for x in items}
+    names = {x.article.doc_id: x.article.url.rsplit("/", 1)[-1] for x in items}
+    lines = [
+        f"labelled set {directory}: {len(items)} articles, {len(set(gold_dup.values()))} dup groups, "
+        f"{len(set(gold_story.values()))} stories"
+    ]
+    for seed in seeds:
+        dups, stories = groups_of(
+            run(es, settings, [x.article for x in items], batch_size=batch_size, seed=seed)
+        )
+        order = "given order" if seed is None else f"shuffled (seed {seed})"
+        lines.append(
+            f"  [{order}, batch {batch_size}] duplicates pairwise {pairwise(dups, gold_dup)}; "
+            f"stories B-cubed {bcubed(stories, gold_story)}; stories pairwise {pairwise(stories, gold_story)}"
+        )
+        lines.extend(
+            f"    wrong: {names[a]} ~ {names[b]} ({'predicted' if pred else 'missed'})"
+            for a, b, pred in _errors(dups, gold_dup)
+        )
+    return lines
+
+
+def _errors(pred: Clusters, gold: Clusters) -> list[tuple[str, str, bool]]:
+    p, g = _pairs(pred), _pairs(gold)
+    return [(a, b, True) for a, b in sorted(p - g)] + [(a, b, False) for a, b in sorted(g - p)]
+
+
+def evaluate_corpus(
+    es: Elasticsearch, settings: Settings, folder: Path, *, batch_size: int = 100, limit: int = 0
+) -> list[str]:
+    """SaudiNewsNet: duplicates against the exact-copy silver set, story statistics, a sample to check."""
+    articles = [a for a in load_saudinewsnet(folder / "saudinewsnet") if a.body.strip()]
+    articles = list({a.doc_id: a for a in articles}.values())
+    if limit:
+        articles = articles[:limit]
+    decisions = run(es, settings, articles, batch_size=batch_size)
+    dups, stories = groups_of(decisions)
+    silver = exact_silver(articles)
+    tiers = defaultdict(int)
+    for d in decisions.values():
+        tiers[d.tier] += 1
+    sizes = defaultdict(int)
+    for s in stories.values():
+        sizes[s] += 1
+    multi = sum(1 for n in sizes.values() if n > 1)
+    dup_pairs, silver_pairs = _pairs(dups), _pairs(silver)
+    return [
+        f"SaudiNewsNet {folder}: {len(articles)} articles",
+        f"  tiers: {dict(sorted(tiers.items()))}",
+        f"  duplicates vs exact-copy silver set: pairwise {pairwise(dups, silver)} "
+        f"(predicted pairs {len(dup_pairs)}, silver pairs {len(silver_pairs)}, "
+        f"recall of exact copies {len(dup_pairs & silver_pairs) / max(1, len(silver_pairs)):.3f})",
+        f"  stories: {len(sizes)} ({multi} with 2+ articles, largest {max(sizes.values())})",
+    ]

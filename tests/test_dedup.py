@@ -1,0 +1,167 @@
+"""Unit tests for the pure parts of dedup: fingerprints, title keys, evidence, scores, fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ingest.dedup import fingerprint as fp
+from ingest.dedup.decide import Decision, Thresholds, _match, entry_for
+from ingest.dedup.similarity import cosine, story_score, weights
+from ingest.models import Article
+from ingest.settings import load_settings
+
+CFG = Thresholds.from_settings(load_settings())
+WORDS = [f"كلمة{i}" for i in range(200)]  # 200 distinct words -> 196 distinct 5-gram shingles
+BODY = " ".join(WORDS)
+
+
+def _fp(body: str, title: str = "عنوان") -> fp.Fingerprint:
+    return fp.fingerprint(title, body, shingle_size=5, num_perm=128, bands=42)
+
+
+def _article(doc_id: str, body: str, title: str = "عنوان الخبر الرئيسي اليوم", source: str = "a") -> Article:
+    return Article(
+        doc_id=doc_id,
+        url=f"https://{source}.example/{doc_id}",
+        canonical_url=f"https://{source}.example/{doc_id}",
+        source_id=source,
+        source_name=source,
+        domain=f"{source}.example",
+        feed="",
+        title=title,
+        body=body,
+        published_at=datetime(2021, 11, 16, 10, tzinfo=UTC),
+    )
+
+
+def test_content_hash_ignores_spelling_and_punctuation() -> None:
+    a = _fp("أعلنت وزارة الدفاع الأرمينية، اليوم الثلاثاء، وقوع ١٢ من جنودها أسرى.")
+    b = _fp("اعلنت وزارةُ الدفاع الارمينية اليوم الثلاثاء - وقوع 12 من جنودها اسري")
+    assert a.content_hash == b.content_hash
+    assert (
+        a.content_hash
+        != _fp("أعلنت وزارة الدفاع الأذربيجانية اليوم الثلاثاء وقوع 12 من جنودها أسرى").content_hash
+    )
+
+
+def test_short_body_has_no_body_fingerprint() -> None:
+    f = _fp("خبر قصير جدا")
+    assert not f.has_body
+    assert f.content_hash == "" and f.lsh == () and f.sig == ()
+
+
+def test_signature_roundtrips_through_base64() -> None:
+    f = _fp(BODY)
+    assert fp.sig_from_b64(f.sig_b64()) == f.sig
+    assert len(f.sig) == 128 and len(f.lsh) == 42
+
+
+def test_identical_shingle_sets_share_every_band_key() -> None:
+    assert _fp(BODY).lsh == _fp("  " + BODY + " ، ").lsh
+
+
+def test_jaccard_estimate_tracks_true_overlap() -> None:
+    # Second text: last 100 of the 200 words replaced -> shingles shared: 96 of 196 + 196 - 96 = 296.
+    other = " ".join(WORDS[:100] + [f"اخرى{i}" for i in range(100)])
+    estimate = fp.jaccard(_fp(BODY).sig, _fp(other).sig)
+    assert abs(estimate - 96 / 296) < 0.12
+
+
+def test_containment_of_a_shortened_copy() -> None:
+    # Half of the text: 96 shingles, all inside the 196 of the full text -> J = 96/196, C = 1.
+    j = 96 / 196
+    assert abs(fp.containment(j, 96, 196) - 1.0) < 1e-9
+    assert fp.containment(0.0, 96, 196) == 0.0
+    assert fp.containment(0.5, 0, 196) == 0.0
+
+
+def test_strip_title_labels_and_site_suffixes() -> None:
+    assert (
+        fp.strip_title("رأي | الحكومة تقر الميزانية الجديدة - الجزيرة نت") == "الحكومة تقر الميزانية الجديدة"
+    )
+    assert fp.strip_title("عاجل: زلزال يضرب جنوب تركيا") == "زلزال يضرب جنوب تركيا"
+    assert fp.strip_title("Opinion | Why the ceasefire matters | The Site") == "Why the ceasefire matters"
+    assert (
+        fp.strip_title("مقتل 3 جنود في اشتباكات حدودية", ("صحيفة الرياض",))
+        == "مقتل 3 جنود في اشتباكات حدودية"
+    )
+    assert (
+        fp.strip_title("مقتل 3 جنود في اشتباكات حدودية صحيفة الرياض", ("صحيفة الرياض",))
+        == "مقتل 3 جنود في اشتباكات حدودية"
+    )
+
+
+def test_strip_title_keeps_meaningful_prefixes() -> None:
+    # "السعودية:" names the place: two countries' identical headlines are not one story.
+    assert fp.strip_title("السعودية: القبض على مهربين في جازان") == "السعودية: القبض على مهربين في جازان"
+
+
+def test_title_key_is_normalised() -> None:
+    assert fp.title_key("عاجل: الأمم المتحدة تُدين الهجوم") == fp.title_key("الامم المتحده تدين الهجوم!")
+
+
+def _entry(doc_id: str, body: str, **kw: str) -> dict:
+    return entry_for(_article(doc_id, body, **kw), CFG, datetime(2021, 11, 16, tzinfo=UTC))
+
+
+def test_match_exact_near_title_and_none() -> None:
+    base = _entry("a", BODY)
+    assert _match(base, _entry("b", BODY + " ."), CFG) == ("exact", 1.0)
+    near = _match(base, _entry("c", " ".join(WORDS[:190])), CFG)  # a cut ending: contained
+    assert near is not None and near[0] == "near" and near[1] >= CFG.near_containment
+    unrelated = " ".join(f"نص{i}" for i in range(200))
+    assert _match(base, _entry("d", unrelated, title="خبر آخر مختلف تماما"), CFG) is None
+    same_title = _entry("e", unrelated, title="عاجل: عنوان الخبر الرئيسي اليوم")
+    assert _match(base, same_title, CFG) == ("title", 1.0)
+    other_source = _entry("f", unrelated, source="b")
+    assert _match(base, other_source, CFG) is None
+
+
+def test_short_titles_are_no_evidence() -> None:
+    a = _entry("a", BODY, title="أخبار")
+    b = _entry("b", " ".join(f"نص{i}" for i in range(200)), title="أخبار")
+    assert _match(a, b, CFG) is None
+
+
+def test_cosine_and_weights() -> None:
+    assert cosine({"x": 1.0}, {"x": 2.0}) == 1.0
+    assert cosine({"x": 1.0}, {"y": 1.0}) == 0.0
+    assert cosine({}, {"y": 1.0}) == 0.0
+    field = {
+        "field_statistics": {"doc_count": 9},
+        "terms": {"rare": {"term_freq": 1, "doc_freq": 1}, "common": {"term_freq": 1, "doc_freq": 9}},
+    }
+    w = weights(field)
+    assert w["rare"] > w["common"] > 0
+
+
+def test_story_score_weights_title_and_body() -> None:
+    same = {"field_statistics": {"doc_count": 2}, "terms": {"t": {"term_freq": 1, "doc_freq": 1}}}
+    other = {"field_statistics": {"doc_count": 2}, "terms": {"u": {"term_freq": 1, "doc_freq": 1}}}
+    assert story_score({"body": same, "title": other}, {"body": same, "title": same}, 0.25) == 0.75
+    assert story_score({"body": same}, {"body": same}, 0.25) == 0.75  # no title: no title overlap
+
+
+def test_document_fields_carry_the_audit() -> None:
+    d = Decision(
+        doc_id="x",
+        tier="near",
+        score=0.91,
+        matched_id="y",
+        duplicate_of="y",
+        story_id="y",
+        reason="near copy of y",
+        thresholds=CFG.as_dict(),
+        decided_at=datetime(2024, 1, 1, tzinfo=UTC),
+        order=1,
+        content_hash="h",
+        title_key="k",
+        lsh=("b0-1",),
+        n_shingles=10,
+        sources=("a",),
+    )
+    fields = d.document_fields()
+    assert fields["duplicate_of"] == "y" and fields["story_id"] == "y" and fields["lsh"] == ["b0-1"]
+    assert fields["dedup"]["tier"] == "near" and fields["dedup"]["matched_id"] == "y"
+    assert fields["dedup"]["thresholds"]["near_jaccard"] == CFG.near_jaccard
+    assert d.is_duplicate
