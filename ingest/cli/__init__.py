@@ -9,12 +9,14 @@ import typer
 from ingest.cli import alerts as alerts_cmd
 from ingest.cli import demo as demo_cmd
 from ingest.cli import es as es_cmd
+from ingest.cli import eval as eval_cmd
 from ingest.cli import kibana as kibana_cmd
 
 app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(alerts_cmd.app, name="alerts", help="Keyword alert rules: list, dry-run, deliver, history.")
 app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch node and index templates.")
+app.add_typer(eval_cmd.app, name="eval", help="Quality measurements (dedup: labelled set + real corpus).")
 app.add_typer(kibana_cmd.app, name="kibana", help="Import the Kibana data views, searches and dashboard.")
 app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site on loopback.")
 
