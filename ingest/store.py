@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import elastic_transport
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, helpers
 
-from ingest.errors import StoreError, StoreUnavailable
+from ingest.errors import ConfigError, StoreError, StoreUnavailable
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -157,3 +157,72 @@ def ensure_alias(es: Elasticsearch, spec: IndexSpec, prefix: str) -> None:
         if exc.meta.status == 400 and "resource_already_exists" in str(exc.error):
             return  # another worker created it first
         raise
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``migrate`` did: the indices the alias left, the one it points at now, documents copied."""
+
+    alias: str
+    sources: tuple[str, ...]
+    target: str
+    copied: int
+    caught_up: int
+
+    def to_json_dict(self) -> dict:
+        return asdict(self)
+
+
+def migrate(es: Elasticsearch, settings: Settings, kind: str) -> Migration:
+    """Move the alias ``<prefix>-<kind>`` onto the mapping version now in ``mappings/``, reads never stop.
+
+    Client-side, because the embedded node has no ``_reindex``: create the new versioned index from
+    the (re-applied) template, copy every document (scan + bulk), swap the alias in one atomic
+    ``_aliases`` call, then copy what was created in the old index meanwhile (``op_type=create``, so
+    nothing newer is overwritten). The old index is kept for rollback; deleting it is a human decision.
+    A copy that fails (e.g. the new mapping rejects old documents) leaves the alias where it was.
+    """
+    specs = {s.kind: s for s in load_specs(settings.mappings_dir)}
+    if kind not in specs:
+        raise ConfigError(f"no mappings/{kind}.json (known kinds: {', '.join(sorted(specs))})")
+    alias, target = specs[kind].alias(settings.index_prefix), specs[kind].index(settings.index_prefix)
+    apply_templates(es, settings)  # newest templates; creates index + alias for a brand-new kind
+    try:
+        sources = tuple(sorted(i for i in es.indices.get_alias(name=alias) if i != target))
+        if not sources:
+            return Migration(alias, (), target, 0, 0)
+        if not es.indices.exists(index=target):
+            es.indices.create(index=target)
+        copied = copy_documents(es, sources, target)
+        swap = [{"remove": {"index": i, "alias": alias}} for i in sources]
+        swap.append({"add": {"index": target, "alias": alias, "is_write_index": True}})
+        es.indices.update_aliases(actions=swap)  # one atomic call: readers see old or new, never none
+        caught_up = copy_documents(es, sources, target, only_missing=True)
+    except ApiError as exc:
+        raise StoreError(f"migrating {alias} to {target} failed: {exc.message}") from exc
+    log.info("alias %s moved from %s to %s: %d documents copied, %d caught up",
+             alias, ", ".join(sources), target, copied, caught_up)
+    return Migration(alias, sources, target, copied, caught_up)
+
+
+def copy_documents(es: Elasticsearch, sources: tuple[str, ...], target: str, *,
+                   only_missing: bool = False) -> int:
+    """Scan ``sources`` and bulk-write into ``target`` with the same ids; ``only_missing`` skips ids
+    the target already has. Returns how many were written; any other per-document error raises.
+
+    Why scan + bulk and not ``helpers.reindex``: that helper first probes ``GET _data_stream``,
+    an endpoint the embedded node (no data-streams module) answers with 400.
+    """
+    es.indices.refresh(index=list(sources))
+    op_type = "create" if only_missing else "index"
+    actions = ({"_op_type": op_type, "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+               for hit in helpers.scan(es, index=list(sources), scroll="5m"))
+    written, errors = helpers.bulk(es, actions, raise_on_error=False, stats_only=False)
+    outcomes = [next(iter(e.values())) for e in errors]  # type: ignore[union-attr]
+    failed = [o for o in outcomes if not (only_missing and o.get("status") == 409)]
+    if failed:
+        first = failed[0]
+        raise StoreError(f"copying {', '.join(sources)} into {target}: {len(failed)} documents refused, "
+                         f"first {first.get('_id')}: {first.get('error')}")
+    es.indices.refresh(index=target)
+    return int(written)

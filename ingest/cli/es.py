@@ -71,3 +71,16 @@ def smoke() -> None:
         raise typer.Exit(1)
     snippet = hits[0]["highlight"]["body"][0]
     console.print(f"search {query!r} -> {hits[0]['_id']}: {snippet}")
+
+
+@app.command()
+@reports_errors
+def migrate(kind: str = typer.Argument(..., help="Index kind, e.g. articles (mappings/<kind>.json)")) -> None:
+    """Move <prefix>-<kind> onto the mapping version in mappings/: new index, copy, atomic alias swap."""
+    cfg = settings()
+    done = store.migrate(store.connect(cfg), cfg, kind)
+    if not done.sources:
+        console.print(f"{done.alias} already points at {done.target}; nothing to do")
+        return
+    console.print(f"{done.alias}: {', '.join(done.sources)} -> {done.target} ({done.copied} copied, "
+                  f"{done.caught_up} caught up); the old index is kept until you delete it")
