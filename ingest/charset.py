@@ -22,7 +22,9 @@ WEAK_DECLARATIONS = frozenset({"iso-8859-1", "latin-1", "latin1", "us-ascii", "a
                                "cp1252", "iso8859-1", "l1"})
 ARABIC_CANDIDATES = ("cp1256", "iso8859_6")
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
-ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u067E\u0686\u06A4\u06AF]")
+# Arabic-script letters and digits, including the Persian/Urdu letters Arabic pages also use.
+ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u067E\u0686\u0698\u06A4\u06A9\u06AF\u06CC"
+                           r"\u06F0-\u06F9]")
 NON_ASCII_LETTER = re.compile(r"[^\x00-\x7F\s\d\u00A0-\u00BF\u2000-\u206F]")
 # Arabic UTF-8 read as latin-1/cp1252 ("Ø§Ù„"), the commonest Arabic mojibake.
 MOJIBAKE = re.compile(r"[\u00D8\u00D9\u00DA\u00DB][\u0080-\u00BF\u0152-\u0178\u02C6\u02DC\u2013-\u203A]")

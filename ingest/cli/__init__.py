@@ -11,14 +11,20 @@ from ingest.cli import demo as demo_cmd
 from ingest.cli import es as es_cmd
 from ingest.cli import eval as eval_cmd
 from ingest.cli import kibana as kibana_cmd
+from ingest.cli import run as run_cmd
+from ingest.cli import search as search_cmd
+from ingest.cli import sources as sources_cmd
 
 app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(alerts_cmd.app, name="alerts", help="Keyword alert rules: list, dry-run, deliver, history.")
 app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch node and index templates.")
-app.add_typer(eval_cmd.app, name="eval", help="Quality measurements (dedup: labelled set + real corpus).")
+app.add_typer(eval_cmd.app, name="eval", help="Quality measurements: extraction, crawl, dedup.")
 app.add_typer(kibana_cmd.app, name="kibana", help="Import the Kibana data views, searches and dashboard.")
 app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site on loopback.")
+app.add_typer(sources_cmd.app, name="sources", help="Validate the sources list; check each source's health.")
+app.command(name="run")(run_cmd.run)
+app.command(name="search")(search_cmd.search)
 
 
 @app.callback()

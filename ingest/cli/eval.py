@@ -32,3 +32,32 @@ def dedup(
     if corpus:
         for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def extraction(
+    directory: Annotated[Path | None, typer.Argument(
+        help="extraction-benchmark folder (default: Settings.fixtures_dir/extraction-benchmark).")] = None,
+    limit: Annotated[int, typer.Option(help="Use only the first N pages (0 = all).")] = 0,
+) -> None:
+    """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
+    from ingest.evaluation import extraction as ev
+
+    cfg = settings()
+    for line in ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def crawl(
+    directory: Annotated[Path | None, typer.Argument(
+        help="Fixtures folder with feeds/ and pages/ (default: Settings.fixtures_dir).")] = None,
+) -> None:
+    """Serve feeds/ and pages/ on loopback, run the whole pipeline, report coverage and integrity."""
+    from ingest.evaluation import crawl as ev
+
+    cfg = settings()
+    for line in ev.evaluate(cfg, directory or cfg.fixtures_dir):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
