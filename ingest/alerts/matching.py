@@ -111,14 +111,14 @@ def _search(es: Elasticsearch, index: str, rule: Rule, query: dict[str, Any], si
 
 
 def _root_cause(exc: ApiError) -> str:
-    """The innermost reason (e.g. the query parser's message), not the generic wrapper."""
+    """The parser's own words (first shard failure's cause), not the generic "all shards failed"."""
     error = exc.info.get("error", {}) if isinstance(exc.info, dict) else {}
-    while isinstance(error, dict) and isinstance(error.get("caused_by"), dict):
-        error = error["caused_by"]
-    if isinstance(error, dict) and error.get("reason"):
-        return f"{error.get('type', 'error')}: {error['reason']}"
-    causes = error.get("root_cause") if isinstance(error, dict) else None
-    return str(causes[0].get("reason")) if causes else str(exc.message)
+    error = error if isinstance(error, dict) else {}
+    shards = error.get("failed_shards") or []
+    start = shards[0].get("reason") or {} if shards else error
+    cause = start.get("caused_by") or start
+    reason = str(cause.get("reason") or exc.message).splitlines()[0]
+    return f"{cause.get('type', 'error')}: {reason}"
 
 
 def to_hit(raw: dict[str, Any]) -> Hit:

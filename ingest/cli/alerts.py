@@ -81,14 +81,14 @@ def history(rule: str = typer.Option(None, help="Only this rule."),
     cfg = settings()
     index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
     rows = delivery.history(store.connect(cfg), index, rule=rule, status=status, size=limit)
-    table = Table("created", "rule", "kind", "story", "articles", "matched", "channel", "status",
-                  "attempts", "error")
-    for row in rows:
-        table.add_row(row["created_at"][:19], row["rule"], f"{row['kind']} v{row.get('version', 1)}",
-                      ", ".join(row.get("story_ids", []))[:40], str(len(row.get("article_ids", []))),
-                      "، ".join(row.get("matched_terms", []))[:40], row["channel"], row["status"],
-                      str(row.get("attempts", 0)), row.get("error_reason") or "")
-    console.print(table)
+    for row in rows:  # one plain line per delivery: no truncation, easy to grep
+        console.print(f"{row['created_at'][:19]}  {row['rule']}  {row['kind']} v{row.get('version', 1)}  "
+                      f"story={','.join(row.get('story_ids', []))}  "
+                      f"articles={','.join(row.get('article_ids', []))}  "
+                      f"matched={'، '.join(row.get('matched_terms', []))}  channel={row['channel']}  "
+                      f"status={row['status']}  attempts={row.get('attempts', 0)}"
+                      + (f"  error={row['error_reason']}" if row.get("error_reason") else ""),
+                      soft_wrap=True, markup=False)
 
 
 @app.command()
