@@ -30,11 +30,18 @@ os.environ.update({
 })
 
 
+def airflow(*args: str) -> None:
+    """Run the ``airflow`` CLI with this environment; fail with its output."""
+    cli = Path(sys.executable).with_name("airflow")
+    done = subprocess.run([str(cli), *args], capture_output=True, text=True, env=os.environ, timeout=600,
+                          check=False)
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{output}"
+
+
 @cache
 def migrate() -> Path:
-    """Create the metadata database (once); returns AIRFLOW_HOME."""
-    airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ,
-                          timeout=600, check=False)
-    assert done.returncode == 0, f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    """Create the metadata database and the fetch pool (once); returns AIRFLOW_HOME."""
+    airflow("db", "migrate")
+    airflow("pools", "set", "news_fetch", "4", "bounds concurrent article fetching")
     return HOME

@@ -1,0 +1,210 @@
+"""news_ingest end to end with ``dag.test()``: the real embedded node, the demo site on loopback.
+
+The DAG reads everything through the ``news_es`` connection (AIRFLOW_CONN_NEWS_ES): node URL, a
+fresh index prefix, the demo sources file, loopback allowed. What is expected follows from the
+demo manifest (ingest/data/demo/site.json): four working outlets with nine article pages, one of
+them a wire republication of another (near-duplicate) and one a copy (exact duplicate), plus an
+outlet whose feed answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests import airflow_env
+
+# isort: split
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+
+from ingest import demo, store
+from ingest.airflow_support import NEW_ARTICLES_ASSET
+from ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SITE = demo.load_site(Settings().seeds_dir)
+GOOD_PAGES = sorted(a.path for a in SITE.articles if not a.outlet.broken)
+WIRE = "/wire/2021/11/armenian-defence-ministry-12-captured.html"   # republishes /sahil/armenia-...
+COPY = "/wire/2022/09/armenia-shelling-decreases.html"              # copies /rased/shelling-decreases
+ORIGINAL_OF = {WIRE: "/sahil/armenia-soldiers-captured.html", COPY: "/rased/shelling-decreases.html"}
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the node that can cut the first connection carrying a request whose
+    bytes contain a marker (before forwarding it): the node is unreachable for that request."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.marker: bytes | None = None
+        self.cuts = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def cut_next(self, marker: bytes) -> None:
+        with self._lock:
+            self.marker = marker
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if watch and self._should_cut(chunk):
+                    break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            sock.close()
+
+    def _should_cut(self, chunk: bytes) -> bool:
+        with self._lock:
+            if self.marker is None or self.marker not in chunk:
+                return False
+            self.marker, self.cuts = None, self.cuts + 1
+            return True
+
+
+@pytest.fixture(scope="module")
+def airflow_db() -> Path:
+    return airflow_env.migrate()
+
+
+@pytest.fixture(scope="module")
+def site_server() -> Iterator[demo.DemoServer]:
+    with demo.DemoServer(SITE) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(es_url: str) -> Iterator[CuttingProxy]:
+    cutter = CuttingProxy(es_url)
+    yield cutter
+    cutter.close()
+
+
+@pytest.fixture
+def run_ingest(airflow_db: Path, site_server: demo.DemoServer, settings: Settings, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``run_ingest(es_url=...)`` -> the finished DagRun of one ``dag.test()`` of news_ingest."""
+    sources = demo.write_sources(SITE, site_server.base_url, tmp_path / "sources.yaml")
+    monkeypatch.setenv("INGEST_DAG_RETRY_DELAY_SECONDS", "1")
+    monkeypatch.setenv("INGEST_DAG_MAX_RETRY_DELAY_SECONDS", "4")
+    dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
+
+    def run(es_url: str) -> Any:
+        extra = {"index_prefix": settings.index_prefix, "sources_file": str(sources),
+                 "allowed_networks": ["127.0.0.1/32"], "per_host_delay": 0, "es_max_retries": 0}
+        monkeypatch.setenv("AIRFLOW_CONN_NEWS_ES", json.dumps({"conn_type": "generic", "host": es_url,
+                                                                "extra": extra}))
+        return dag.test()
+
+    return run
+
+
+def articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:
+    """Indexed articles by URL path."""
+    alias = store.alias_name(settings.index_prefix, "articles")
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, size=100, query={"match_all": {}})["hits"]["hits"]
+    assert len(hits) < 100
+    return {urlsplit(h["_source"]["url"]).path: {"_id": h["_id"], **h["_source"]} for h in hits}
+
+
+def source_state(es: Elasticsearch, settings: Settings, source_id: str) -> dict:
+    return es.get(index=store.alias_name(settings.index_prefix, "sources"), id=source_id)["_source"]
+
+
+def xcom(run: Any, task_id: str) -> Any:
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id,
+                                                 key="return_value").one()
+        return XComModel.deserialize_value(row)
+
+
+def task_instance(run: Any, task_id: str) -> Any:
+    with create_session() as session:
+        return run.get_task_instance(task_id, session=session)
+
+
+def asset_events(run: Any) -> list[dict]:
+    with create_session() as session:
+        events = session.query(AssetEvent).filter_by(source_dag_id=run.dag_id, source_run_id=run.run_id).all()
+        return [{"name": e.asset.name, "extra": e.extra} for e in events]
+
+
+def test_run_indexes_groups_duplicates_records_the_broken_source_and_reruns_idempotently(
+        run_ingest: Callable[..., Any], es: Elasticsearch, es_url: str, settings: Settings) -> None:
+    first = run_ingest(es_url)
+    assert first.state == "success"
+    docs = articles(es, settings)
+    assert sorted(docs) == GOOD_PAGES
+    for variant, original in ORIGINAL_OF.items():
+        assert docs[variant]["duplicate_of"] == docs[original]["_id"], variant
+    summary = xcom(first, "summarize")
+    assert summary["counts"]["indexed"] == len(GOOD_PAGES)
+    assert summary["counts"]["sources_failed"] == 1
+    assert summary["failed"]["poll:http_404"] == 1
+    assert list(summary["failing_sources"]) == ["demo-broken"]
+    broken = source_state(es, settings, "demo-broken")
+    assert (broken["failures"], broken["last_status"]) == (1, "http_404")
+    assert source_state(es, settings, "demo-wire")["failures"] == 0
+    [event] = asset_events(first)
+    assert event["name"] == NEW_ARTICLES_ASSET
+    assert sorted(event["extra"]["doc_ids"]) == sorted(d["_id"] for d in docs.values())
+
+    second = run_ingest(es_url)
+    assert second.state == "success"
+    assert articles(es, settings) == docs  # nothing re-indexed, nothing added
+    again = xcom(second, "summarize")
+    assert again["counts"].get("new", 0) == 0 and again["counts"].get("indexed", 0) == 0
+    assert again["skipped"]["poll:known"] == len(GOOD_PAGES)
+    assert task_instance(second, "publish").state == "skipped"
+    assert asset_events(second) == []
+
+
+def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_once(
+        run_ingest: Callable[..., Any], proxy: CuttingProxy, es: Elasticsearch, settings: Settings) -> None:
+    proxy.cut_next(b"/_bulk")  # the first bulk request (in dedup_and_index) never reaches the node
+    run = run_ingest(proxy.url)
+    assert proxy.cuts == 1
+    assert run.state == "success"
+    ti = task_instance(run, "dedup_and_index")
+    assert (ti.state, ti.try_number) == ("success", 2)  # failed once, the retry succeeded
+    docs = articles(es, settings)
+    assert sorted(docs) == GOOD_PAGES
+    for variant, original in ORIGINAL_OF.items():
+        assert docs[variant]["duplicate_of"] == docs[original]["_id"], variant
+    assert sorted(xcom(run, "dedup_and_index")["indexed"]) == sorted(d["_id"] for d in docs.values())
+    registry = store.alias_name(settings.index_prefix, "dedup")
+    es.indices.refresh(index=registry)
+    assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either
