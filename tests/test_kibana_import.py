@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from ingest import kibana
+from ingest.cli import app
 from ingest.errors import ConfigError
 
 API_KEY = "c2VjcmV0LWtleS1pZDpzZWNyZXQta2V5LXZhbHVl"
@@ -63,7 +65,7 @@ def server() -> Iterator[FakeKibana]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield state
@@ -195,3 +197,30 @@ def test_retarget_rewrites_only_shipped_data_view_titles() -> None:
     assert [o["attributes"]["title"] for o in moved] == ["prod-articles", "Duplicates", "logs-*"]
     assert OBJECTS[0]["attributes"]["title"] == "news-articles"  # input left untouched
     assert kibana.retarget(objects, "news") == objects
+
+
+def test_cli_imports_the_shipped_objects_for_the_configured_prefix(server: FakeKibana,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INGEST_INDEX_PREFIX", "desk")
+    monkeypatch.setenv("INGEST_KIBANA_API_KEY", API_KEY)
+    result = CliRunner().invoke(app, ["kibana", "import", "--url", server.url])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 saved objects" in result.output and API_KEY not in result.output
+    (req,) = server.requests
+    _, _, content = multipart_file(req)
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    shipped = kibana.load_objects(kibana.OBJECTS_DIR)
+    sent = [json.loads(line) for line in text.splitlines()]
+    assert [o["id"] for o in sent] == [o["id"] for o in shipped]
+    titles = {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"}
+    assert titles == {"desk-articles", "desk-alerts", "desk-sources"}
+
+
+def test_cli_refuses_two_auth_methods_and_reports_failures(server: FakeKibana) -> None:
+    runner = CliRunner()
+    both = runner.invoke(app, ["kibana", "import", "--url", server.url, "--api-key", "k", "--user", "u"])
+    assert both.exit_code == 2 and server.requests == []
+    server.status, server.body = 401, b"{}"
+    args = ["kibana", "import", "--url", server.url, "--user", "u", "--password", PASSWORD]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 4 and "kibana_auth" in refused.output and PASSWORD not in refused.output
