@@ -145,13 +145,27 @@ def cleanup_expired_state(settings: Settings, *, now: datetime | None = None,
 
 
 def housekeeping(settings: Settings) -> dict[str, Any]:
-    """Re-apply templates (recreates a missing alias) and report versioned indices that no alias
-    points at any more (left behind by a migration; deleting them stays a human decision)."""
+    """Re-apply templates, put back an alias lost from its current index, and report versioned
+    indices that no alias points at (left by a migration; deleting them stays a human decision)."""
     es = store.connect(settings)
+    restored = restore_aliases(es, settings)
     aliases = store.apply_templates(es, settings)
     with _translated("listing indices and aliases"):
         indices = es.indices.get_alias(index=f"{settings.index_prefix}-*-v*", expand_wildcards="open")
     orphans = sorted(name for name, info in indices.items() if not info.get("aliases"))
     for name in orphans:
         log.warning("index %s is behind no alias (old version?); delete it once it is not needed", name)
-    return {"aliases": aliases, "indices": sorted(indices), "orphans": orphans}
+    return {"aliases": aliases, "restored": restored, "indices": sorted(indices), "orphans": orphans}
+
+
+def restore_aliases(es: Elasticsearch, settings: Settings) -> list[str]:
+    """Aliases that were missing although their current versioned index exists, now put back."""
+    restored = []
+    with _translated("restoring aliases"):
+        for spec in store.load_specs(settings.mappings_dir):
+            alias, index = spec.alias(settings.index_prefix), spec.index(settings.index_prefix)
+            if not es.indices.exists_alias(name=alias) and es.indices.exists(index=index):
+                es.indices.put_alias(index=index, name=alias, is_write_index=True)
+                log.warning("alias %s was missing; pointed it at %s again", alias, index)
+                restored.append(alias)
+    return restored
