@@ -21,13 +21,15 @@ def dedup(
     directory: Annotated[Path, typer.Argument(help="Labelled set folder.")] = DEFAULT_DEDUP_DIR,
     corpus: Annotated[bool, typer.Option(help="Also run on Settings.fixtures_dir/arabic-news.")] = True,
     limit: Annotated[int, typer.Option(help="Use only the first N corpus articles (0 = all).")] = 0,
+    background_size: Annotated[int, typer.Option(help="Real articles registered for realistic IDF.")] = 1700,
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
     from ingest.evaluation import dedup as ev
 
     cfg = settings()
     es = store.connect(cfg)
-    for line in ev.evaluate_labelled(es, cfg, directory):
+    background = ev.load_saudinewsnet(cfg.fixtures_dir / "arabic-news" / "saudinewsnet")[:background_size]
+    for line in ev.evaluate_labelled(es, cfg, directory, background=background):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if corpus:
         for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
@@ -37,8 +39,12 @@ def dedup(
 @app.command()
 @reports_errors
 def extraction(
-    directory: Annotated[Path | None, typer.Argument(
-        help="extraction-benchmark folder (default: Settings.fixtures_dir/extraction-benchmark).")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="extraction-benchmark folder (default: Settings.fixtures_dir/extraction-benchmark)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Use only the first N pages (0 = all).")] = 0,
 ) -> None:
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
@@ -52,8 +58,10 @@ def extraction(
 @app.command()
 @reports_errors
 def crawl(
-    directory: Annotated[Path | None, typer.Argument(
-        help="Fixtures folder with feeds/ and pages/ (default: Settings.fixtures_dir).")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Fixtures folder with feeds/ and pages/ (default: Settings.fixtures_dir)."),
+    ] = None,
 ) -> None:
     """Serve feeds/ and pages/ on loopback, run the whole pipeline, report coverage and integrity."""
     from ingest.evaluation import crawl as ev

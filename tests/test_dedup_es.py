@@ -1,0 +1,194 @@
+"""Dedup against the real embedded node: cross-run, concurrency, order independence, seeds."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest import store
+from ingest.dedup import Decision, decide, registry
+from ingest.evaluation.dedup import (
+    bcubed,
+    groups_of,
+    load_labelled,
+    load_saudinewsnet,
+    pairwise,
+    register_background,
+)
+from ingest.models import Article, doc_id_for
+from ingest.settings import Settings
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).parent / "fixtures" / "dedup"
+DAY = datetime(2021, 11, 16, 9, tzinfo=UTC)
+
+
+def _article(key: str, body: str, *, source: str = "a", title: str = "", at: datetime = DAY) -> Article:
+    url = f"https://{source}.example/{key}"
+    return Article(
+        doc_id=doc_id_for(url),
+        url=url,
+        canonical_url=url,
+        source_id=source,
+        source_name=source,
+        domain=f"{source}.example",
+        feed="",
+        title=title or f"عنوان {key}",
+        body=body,
+        published_at=at,
+        fetched_at=at,
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled(seed_texts: dict[str, str]) -> list:
+    from ingest.settings import load_settings
+
+    return load_labelled(FIXTURES, load_settings().seeds_dir)
+
+
+def _ids(items: list) -> dict[str, str]:
+    return {x.article.doc_id: x.article.url.rsplit("/", 1)[-1] for x in items}
+
+
+def test_copy_arriving_a_day_later_joins_yesterdays_article(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    original = _article("orig", seed_texts["000_aaa2bfcc0efe0d0d"])
+    [first] = decide(es, settings, [original])
+    assert first.tier == "new" and first.duplicate_of is None and first.story_id == original.doc_id
+    copy_body = "أفادت تقارير صحفية اليوم بتطورات جديدة على الحدود.\n" + original.body
+    copy = _article("copy", copy_body, source="b", at=DAY + timedelta(days=1))
+    [second] = decide(es, settings, [copy])  # a new call: nothing but Elasticsearch remembers the first
+    assert second.tier == "near" and second.duplicate_of == original.doc_id
+    assert second.story_id == first.story_id
+    assert second.thresholds["near_jaccard"] == settings.dedup_near_jaccard and second.score >= 0.8
+
+
+def test_exact_copy_from_another_outlet_is_exact_tier(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    body = seed_texts["003_d9d74fd9b7cbc085"]
+    a, b = (
+        _article("x", body, source="a"),
+        _article("y", body.replace("،", ","), source="b", at=DAY + timedelta(hours=1)),
+    )
+    da, db = decide(es, settings, [b, a])
+    assert (da.doc_id, db.doc_id) == (b.doc_id, a.doc_id)  # one decision per input, same order
+    assert db.duplicate_of is None and da.tier == "exact" and da.duplicate_of == a.doc_id
+
+
+def test_same_url_from_a_second_feed_adds_a_source_and_keeps_the_decision(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    art = _article("z", seed_texts["004_c09086bd4f91039a"], source="a")
+    [first] = decide(es, settings, [art])
+    [again] = decide(es, settings, [replace(art, source_id="a-rss2")])
+    assert again.tier == first.tier and again.story_id == first.story_id and again.order == first.order
+    assert again.sources == ("a", "a-rss2")
+    stored = registry.get_many(es, registry.alias(settings), [art.doc_id])[art.doc_id]
+    assert stored["sources"] == ["a", "a-rss2"]
+
+
+def test_empty_body_is_decided_by_title_and_story_only(settings: Settings, es: Elasticsearch) -> None:
+    a, b = _article("e1", "", title="خبر أول مختلف"), _article("e2", "  ", title="خبر ثان آخر")
+    da, db = decide(es, settings, [a, b])
+    assert da.content_hash == "" and db.content_hash == ""
+    assert not da.is_duplicate and not db.is_duplicate  # two empty bodies are not copies of each other
+
+
+def _run_two_workers(
+    es: Elasticsearch, settings: Settings, batch_a: list[Article], batch_b: list[Article]
+) -> list[Decision]:
+    results: list[list[Decision]] = [[], []]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def work(slot: int, batch: list[Article]) -> None:
+        try:
+            client = store.connect(settings)  # one client per worker, as on two machines
+            barrier.wait()
+            results[slot] = decide(client, settings, batch)
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, b)) for i, b in enumerate((batch_a, batch_b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results[0] + results[1]
+
+
+def test_two_workers_same_batch_agree_on_one_canonical(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    batch = [x.article for x in labelled if x.dup == "s000"]  # the seed and its two variants
+    decisions = _run_two_workers(es, settings, batch, list(reversed(batch)))
+    stored = registry.get_many(es, registry.alias(settings), [a.doc_id for a in batch])
+    roots = {doc["decision"]["duplicate_of"] or doc_id for doc_id, doc in stored.items()}
+    assert len(roots) == 1
+    assert {d.duplicate_of or d.doc_id for d in decisions} == roots
+
+
+def test_two_workers_different_halves_of_a_duplicate_group(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    group = [x.article for x in labelled if x.dup in ("s002", "s000")]
+    first, second = group[::2], group[1::2]
+    _run_two_workers(es, settings, first, second)
+    stored = registry.get_many(es, registry.alias(settings), [a.doc_id for a in group])
+    assert all(doc["state"] == "decided" for doc in stored.values())
+    decisions = {i: doc["decision"] for i, doc in stored.items()}
+    dups = {i: d["duplicate_of"] or i for i, d in decisions.items()}
+    gold = {x.article.doc_id: x.dup for x in labelled if x.dup in ("s002", "s000")}
+    assert pairwise(dups, gold).f1 == 1.0
+
+
+@pytest.mark.parametrize("order_seed", [3, 11])
+def test_processing_order_does_not_change_the_groups(
+    make_settings: Callable[..., Settings], es: Elasticsearch, labelled: list, order_seed: int
+) -> None:
+    outcomes = []
+    for seed, batch_size in ((None, 19), (order_seed, 3)):
+        cfg = make_settings()
+        store.apply_templates(es, cfg)
+        articles = [x.article for x in labelled]
+        if seed is not None:
+            random.Random(seed).shuffle(articles)
+        decisions = {}
+        for i in range(0, len(articles), batch_size):
+            decisions |= {d.doc_id: d for d in decide(es, cfg, articles[i : i + batch_size])}
+        dups, _ = groups_of(decisions)
+        outcomes.append(dups)
+    assert pairwise(outcomes[0], outcomes[1]).f1 == 1.0
+
+
+def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list) -> None:
+    """Variants are copies; the five seeds are never copies of each other; unrelated texts join nothing.
+
+    Real 2015 articles are registered first (outside every window) so IDF is that of a live index.
+    """
+    register_background(
+        es, settings, load_saudinewsnet(settings.fixtures_dir / "arabic-news" / "saudinewsnet")[:1700]
+    )
+    decisions = {d.doc_id: d for d in decide(es, settings, [x.article for x in labelled])}
+    dups, stories = groups_of(decisions)
+    gold_dup = {x.article.doc_id: x.dup for x in labelled}
+    gold_story = {x.article.doc_id: x.story for x in labelled}
+    assert pairwise(dups, gold_dup).f1 == 1.0
+    seeds = [x.article.doc_id for x in labelled if x.article.url.rsplit("/", 1)[-1].startswith("s0")]
+    assert all(decisions[s].duplicate_of is None for s in seeds)
+    unrelated = [x.article.doc_id for x in labelled if x.article.url.rsplit("/", 1)[-1].startswith("u_")]
+    seed_stories = {stories[s] for s in seeds}
+    assert not seed_stories & {stories[u] for u in unrelated}
+    assert bcubed(stories, gold_story).precision == 1.0
+    assert len(seed_stories) == 2, {_ids(labelled)[s]: stories[s] for s in seeds}
