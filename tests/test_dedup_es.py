@@ -192,3 +192,29 @@ def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list) ->
     assert not seed_stories & {stories[u] for u in unrelated}
     assert bcubed(stories, gold_story).precision == 1.0
     assert len(seed_stories) == 2, {_ids(labelled)[s]: stories[s] for s in seeds}
+
+
+def test_story_view_first_seen_publisher_and_sources(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    from ingest import stories
+
+    group = [x.article for x in labelled if x.dup == "s002"]  # seed 002 (outlet-c) + two later copies
+    decisions = decide(es, settings, group)
+    view = stories.story(es, settings, stories.story_of_article(es, settings, group[-1].doc_id))
+    seed = next(a for a in group if a.url.endswith("/s002"))
+    assert view.story_id == decisions[0].story_id == seed.doc_id
+    assert view.first_publisher == "outlet-c" and view.sources == ("outlet-c", "portal-z", "wire-x")
+    assert (
+        view.first_seen == "2022-09-13T15:00:00+00:00" and view.latest_update == "2022-09-13T21:00:00+00:00"
+    )
+    tiers = sorted(a["decision"]["tier"] for a in view.articles)
+    assert tiers == ["exact", "near", "new"]
+
+
+def test_unknown_story_is_a_clear_error(settings: Settings, es: Elasticsearch) -> None:
+    from ingest import stories
+
+    with pytest.raises(stories.StoryNotFound) as info:
+        stories.story(es, settings, "nope")
+    assert info.value.reason == "story_not_found"

@@ -14,6 +14,7 @@ from ingest.cli import kibana as kibana_cmd
 from ingest.cli import run as run_cmd
 from ingest.cli import search as search_cmd
 from ingest.cli import sources as sources_cmd
+from ingest.cli import story as story_cmd
 
 app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -25,6 +26,7 @@ app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site 
 app.add_typer(sources_cmd.app, name="sources", help="Validate the sources list; check each source's health.")
 app.command(name="run")(run_cmd.run)
 app.command(name="search")(search_cmd.search)
+app.command(name="story")(story_cmd.show)
 
 
 @app.callback()
