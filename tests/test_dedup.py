@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from ingest.dedup import fingerprint as fp
 from ingest.dedup.decide import Decision, Thresholds, _match, entry_for
 from ingest.dedup.similarity import cosine, story_score, weights
+from ingest.evaluation.dedup import make_article
 from ingest.models import Article
 from ingest.settings import load_settings
 
@@ -20,18 +21,7 @@ def _fp(body: str, title: str = "عنوان") -> fp.Fingerprint:
 
 
 def _article(doc_id: str, body: str, title: str = "عنوان الخبر الرئيسي اليوم", source: str = "a") -> Article:
-    return Article(
-        doc_id=doc_id,
-        url=f"https://{source}.example/{doc_id}",
-        canonical_url=f"https://{source}.example/{doc_id}",
-        source_id=source,
-        source_name=source,
-        domain=f"{source}.example",
-        feed="",
-        title=title,
-        body=body,
-        published_at=datetime(2021, 11, 16, 10, tzinfo=UTC),
-    )
+    return make_article(doc_id, source, title, body, datetime(2021, 11, 16, 10, tzinfo=UTC))
 
 
 def test_content_hash_ignores_spelling_and_punctuation() -> None:

@@ -19,10 +19,11 @@ from ingest.evaluation.dedup import (
     groups_of,
     load_labelled,
     load_saudinewsnet,
+    make_article,
     pairwise,
     register_background,
 )
-from ingest.models import Article, doc_id_for
+from ingest.models import Article
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -31,20 +32,7 @@ DAY = datetime(2021, 11, 16, 9, tzinfo=UTC)
 
 
 def _article(key: str, body: str, *, source: str = "a", title: str = "", at: datetime = DAY) -> Article:
-    url = f"https://{source}.example/{key}"
-    return Article(
-        doc_id=doc_id_for(url),
-        url=url,
-        canonical_url=url,
-        source_id=source,
-        source_name=source,
-        domain=f"{source}.example",
-        feed="",
-        title=title or f"عنوان {key}",
-        body=body,
-        published_at=at,
-        fetched_at=at,
-    )
+    return make_article(key, source, title or f"عنوان {key}", body, at)
 
 
 @pytest.fixture(scope="module")

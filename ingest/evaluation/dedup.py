@@ -123,7 +123,8 @@ def _swap(items: list[str], i: int, j: int) -> list[str]:
     return items
 
 
-def _article(key: str, source: str, title: str, body: str, at: datetime) -> Article:
+def make_article(key: str, source: str, title: str, body: str, at: datetime) -> Article:
+    """A labelled article at ``https://<source>.example/<key>`` (also used by the tests)."""
     url = f"https://{source}.example/{key}"
     return Article(
         doc_id=doc_id_for(url),
@@ -150,7 +151,7 @@ def load_labelled(directory: Path, seeds_dir: Path) -> list[Labelled]:
         at = datetime.fromisoformat(seed["published_at"])
         title = text.splitlines()[0][:120]
         items[seed["id"]] = Labelled(
-            _article(seed["id"], seed["source"], title, text, at), seed["id"], seed["story"]
+            make_article(seed["id"], seed["source"], title, text, at), seed["id"], seed["story"]
         )
     for var in spec["variants"]:
         base = items[var["base"]]
@@ -159,12 +160,12 @@ def load_labelled(directory: Path, seeds_dir: Path) -> list[Labelled]:
             ((name, value),) = op.items()
             body = _OPS[name](body, value)
         at = base.article.published_at + timedelta(hours=var["hours"])  # type: ignore[operator]
-        art = _article(var["id"], var["source"], var.get("title", base.article.title), body, at)
+        art = make_article(var["id"], var["source"], var.get("title", base.article.title), body, at)
         items[var["id"]] = Labelled(art, base.dup, base.story)
     for doc in yaml.safe_load((directory / "unrelated.yaml").read_text(encoding="utf-8")):
         at = datetime.fromisoformat(doc["published_at"])
         items[doc["id"]] = Labelled(
-            _article(doc["id"], doc["source"], doc["title"], doc["body"], at),
+            make_article(doc["id"], doc["source"], doc["title"], doc["body"], at),
             doc["id"],
             doc.get("story", doc["id"]),
         )
