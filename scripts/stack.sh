@@ -52,7 +52,7 @@ kill_group() {  # $1 = name: SIGINT to the group, then TERM, then KILL
   pid=$(cat "$RUN/$name.pid")
   for sig in INT TERM KILL; do
     kill "-$sig" -- "-$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do kill -0 -- "-$pid" 2>/dev/null || break 2; sleep 1; done
+    for ((i = 0; i < 15; i++)); do kill -0 -- "-$pid" 2>/dev/null || break 2; sleep 1; done
   done
   rm -f "$RUN/$name.pid"
   echo "$name stopped (process group $pid)"
@@ -82,7 +82,8 @@ start() {
   fi
   wait_for "the Airflow API on :$PORT" 240 curl -sf "http://localhost:$PORT/api/v2/monitor/health"
   for dag in "${DAGS[@]}"; do wait_for "DAG $dag to be parsed" 180 airflow dags unpause "$dag"; done
-  airflow dags list-import-errors
+  local errors; errors=$(airflow dags list-import-errors 2>/dev/null)
+  if [[ $errors == *"No data found"* ]]; then echo "DAG import errors: none"; else echo "$errors"; fi
   airflow dags trigger news_ingest >/dev/null && echo "triggered a first news_ingest run"
   banner
 }
