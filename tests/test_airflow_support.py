@@ -7,9 +7,8 @@ import json
 import logging
 from types import SimpleNamespace
 
+import airflow_env  # noqa: F401  (Airflow's environment before airflow is imported)
 import pytest
-
-from tests import airflow_env  # noqa: F401  (Airflow's environment before airflow is imported)
 
 # isort: split
 from airflow.sdk import Connection

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import airflow_env
 import pytest
 from elasticsearch import Elasticsearch
-
-from tests import airflow_env
 
 # isort: split
 from airflow.dag_processing.dagbag import DagBag

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import airflow_env  # sets AIRFLOW_HOME & co. before airflow is imported
 import pytest
-
-from tests import airflow_env  # sets AIRFLOW_HOME & co. before airflow is imported
 
 # isort: split
 from airflow.dag_processing.dagbag import DagBag
