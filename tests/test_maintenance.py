@@ -97,3 +97,21 @@ def test_housekeeping_restores_a_lost_alias_and_reports_orphan_indices(
     assert result["restored"] == [f"{prefix}-sources"]
     assert sorted(es.indices.get_alias(name=f"{prefix}-sources")) == [f"{prefix}-sources-v1"]
     assert f"{prefix}-articles" in result["aliases"]
+
+
+def test_cli_health_prints_problem_sources_first(es: Elasticsearch, settings: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ingest.cli import app
+
+    save(es, settings, SourceState("aaa-fine", polls=3, last_success_at=days_ago(0.5)),
+         SourceState("zzz-dead", polls=5, failures=5, disabled=True, disabled_reason="5 failures"))
+    monkeypatch.setenv("INGEST_ES_URL", settings.es_url)
+    monkeypatch.setenv("INGEST_INDEX_PREFIX", settings.index_prefix)
+    result = CliRunner().invoke(app, ["maintenance", "health"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("zzz-dead") and "disabled (5 failures)" in lines[0]
+    assert lines[1].startswith("aaa-fine")
+    assert lines[-1] == "0 failing, 1 disabled, 2 sources"

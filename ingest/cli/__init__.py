@@ -11,6 +11,7 @@ from ingest.cli import demo as demo_cmd
 from ingest.cli import es as es_cmd
 from ingest.cli import eval as eval_cmd
 from ingest.cli import kibana as kibana_cmd
+from ingest.cli import maintenance as maintenance_cmd
 from ingest.cli import run as run_cmd
 from ingest.cli import search as search_cmd
 from ingest.cli import sources as sources_cmd
@@ -23,6 +24,7 @@ app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch nod
 app.add_typer(eval_cmd.app, name="eval", help="Quality measurements: extraction, crawl, dedup.")
 app.add_typer(kibana_cmd.app, name="kibana", help="Import the Kibana data views, searches and dashboard.")
 app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site on loopback.")
+app.add_typer(maintenance_cmd.app, name="maintenance", help="Source health, expired state, housekeeping.")
 app.add_typer(sources_cmd.app, name="sources", help="Validate the sources list; check each source's health.")
 app.command(name="run")(run_cmd.run)
 app.command(name="search")(search_cmd.search)
