@@ -74,7 +74,10 @@ start() {
   write_env "$demo"
   # shellcheck disable=SC1091
   source "$RUN/airflow.env"
-  if running airflow; then echo "Airflow already running (pid $(cat "$RUN/airflow.pid"))"; else
+  if running airflow; then
+    echo "Airflow already running (pid $(cat "$RUN/airflow.pid")) with the settings it was started with;"
+    echo "to switch DEMO on or off: make stop, then make run again"
+  else
     echo "migrating the Airflow database in $AIRFLOW_HOME"
     airflow db migrate >"$RUN/airflow-migrate.log" 2>&1 || { tail -20 "$RUN/airflow-migrate.log"; exit 1; }
     register
