@@ -307,7 +307,7 @@ def run_once(settings: Settings, sources: Sequence[Source], *,
         if not source.enabled:
             total = total + summary(skipped={"poll:source_not_enabled": 1})
             continue
-        result = _poll_unless_disabled(settings, source, es)
+        result = poll_unless_disabled(settings, source, es=es)
         items.extend(result.items)
         total = total + result.summary
         say(f"polled {source.id}: {len(result.items)} new" + (f" ({result.error})" if result.error else ""))
@@ -318,7 +318,10 @@ def run_once(settings: Settings, sources: Sequence[Source], *,
     return total + extracted.summary + indexed.summary
 
 
-def _poll_unless_disabled(settings: Settings, source: Source, es: Elasticsearch) -> PollResult:
+def poll_unless_disabled(settings: Settings, source: Source, *,
+                         es: Elasticsearch | None = None) -> PollResult:
+    """``poll_source`` for a source that is not auto-disabled (a disabled one is counted, not polled)."""
+    es = es if es is not None else store.connect(settings)
     state = load_states(es, settings, [source.id])[source.id]
     if state.disabled:
         return PollResult(source.id, (), state, summary(skipped={"poll:source_disabled": 1}),
@@ -346,4 +349,4 @@ def article_from_dict(data: Mapping[str, Any]) -> Article:
 
 __all__ = ["ExtractResult", "IndexResult", "PollResult", "article_from_dict",
            "build_article", "dedup_and_index", "feed_item_from_dict", "fetch_and_extract", "poll_source",
-           "run_once"]
+           "poll_unless_disabled", "run_once"]
