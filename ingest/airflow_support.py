@@ -158,9 +158,15 @@ def poll(settings: Settings, source: Mapping[str, Any]) -> dict[str, Any]:
     return result.to_json_dict()
 
 
+def _present(results: Sequence[Any] | None) -> list[Any]:
+    """The results of a mapped task that produced one: ``[:]`` reads Airflow's lazy sequence in one
+    request (iterating it probes past the end, logging a spurious "XCom not found")."""
+    return [r for r in (results[:] if results is not None else []) if r]
+
+
 def chunk_items(polls: Sequence[Mapping[str, Any] | None], size: int) -> list[list[dict[str, Any]]]:
     """All new items of all polls, in chunks of ``size`` (one mapped fetch task each)."""
-    items = [item for p in polls if p for item in p["items"]]
+    items = [item for p in _present(polls) for item in p["items"]]
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -175,7 +181,7 @@ def dedup_and_index(settings: Settings, extracted: Sequence[Mapping[str, Any] | 
     """Every extracted article of every chunk, deduplicated and indexed in one batch."""
     from ingest import pipeline
 
-    articles = [pipeline.article_from_dict(a) for chunk in extracted if chunk for a in chunk["articles"]]
+    articles = [pipeline.article_from_dict(a) for chunk in _present(extracted) for a in chunk["articles"]]
     return pipeline.dedup_and_index(settings, articles).to_json_dict()
 
 
@@ -195,9 +201,10 @@ def summarize(polls: Sequence[Mapping[str, Any] | None], extracted: Sequence[Map
     """The run's summary (counters by reason) and failing sources: logged, small for XCom."""
     from ingest.summary import RunSummary
 
-    parts = [p for p in polls or () if p] + [e for e in extracted or () if e] + ([indexed] if indexed else [])
+    polls = _present(polls)
+    parts = [*polls, *_present(extracted), *([indexed] if indexed else [])]
     total = sum((RunSummary.from_json_dict(p["summary"]) for p in parts), RunSummary())
-    failing = {p["source_id"]: p["error"] for p in polls or () if p and p["error"]}
+    failing = {p["source_id"]: p["error"] for p in polls if p["error"]}
     for line in total.lines():
         log.info("run summary: %s", line)
     for source_id, error in failing.items():

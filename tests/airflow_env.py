@@ -7,7 +7,9 @@ database once per session (``airflow db migrate`` in a subprocess with the same 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DAGS_DIR = ROOT / "dags"
 HOME = Path(tempfile.mkdtemp(prefix="airflow-test-"))
+atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 
 os.environ.update({
     "AIRFLOW_HOME": str(HOME),

@@ -69,8 +69,12 @@ class CuttingProxy:
             try:
                 client, _ = self.listener.accept()
             except OSError:
-                return
-            upstream = socket.create_connection(self.target)
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
