@@ -29,7 +29,7 @@ def news_ingest() -> None:
         get_current_context()["source_id"] = source["id"]  # type: ignore[typeddict-unknown-key]
         return support.poll(support.settings_from_connection(), source)
 
-    @task
+    @task(trigger_rule="all_done_min_one_success")  # a poll task that crashed leaves the others going
     def plan_fetch(polls: list[dict]) -> list[list[dict]]:
         return support.chunk_items(polls, KNOBS.chunk_size)
 
