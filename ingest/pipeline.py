@@ -284,7 +284,8 @@ def dedup_and_index(settings: Settings, articles: Sequence[Article], *,
     now = datetime.now(UTC).isoformat()
     docs = [{**documents.article_document(a), **d.document_fields(), "indexed_at": now, "_id": a.doc_id}
             for a, d in zip(articles, decisions, strict=True)]
-    report = bulk_write(es, store.alias_name(settings.index_prefix, "articles"), docs, refresh="wait_for")
+    # refresh=True, not wait_for: wait_for idles up to refresh_interval (1 s) per call (bench/indexing.py).
+    report = bulk_write(es, store.alias_name(settings.index_prefix, "articles"), docs, refresh=True)
     failed = {f"index:{reason.split(':')[0]}": 0 for reason in report.failed.values()}
     for reason in report.failed.values():
         failed[f"index:{reason.split(':')[0]}"] += 1

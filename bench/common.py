@@ -1,0 +1,278 @@
+"""What every benchmark shares: the node, throwaway index prefixes, timing, worker processes,
+result tables, and a loopback page server.
+
+Why here: each benchmark module stays a short description of *what* is measured against *which*
+baseline; how to time, how to run N workers fairly and how to clean up is written once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import psutil
+from elasticsearch import Elasticsearch
+
+from ingest import store
+from ingest.settings import Settings
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MODES = ("full", "quick", "tiny")
+T = TypeVar("T")
+
+
+# ---- context and sizes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """One benchmark run: base settings (with the node's URL), a client, the size mode."""
+
+    settings: Settings
+    es: Elasticsearch
+    mode: str = "full"
+    workers: int = 2
+    profile: bool = False
+    results_dir: Path = RESULTS_DIR
+
+    def size(self, table: Mapping[str, T]) -> T:
+        """The value of ``table`` for this run's mode (``full`` / ``quick`` / ``tiny``)."""
+        return table[self.mode]
+
+
+def default_workers() -> int:
+    """As many worker processes as cores: the production shape of one machine."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
+    """Settings with a fresh ``bench-*`` index prefix, templates applied; indices deleted after."""
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    cfg = ctx.settings.model_copy(update={"index_prefix": prefix, **overrides})
+    store.apply_templates(ctx.es, cfg)
+    try:
+        yield cfg
+    finally:
+        drop_prefix(ctx.es, prefix)
+
+
+def drop_prefix(es: Elasticsearch, prefix: str) -> None:
+    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
+    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-*")
+
+
+@contextlib.contextmanager
+def node(settings: Settings) -> Iterator[str]:
+    """URL of a healthy node: ``settings.es_url``, the running embedded node, or one started here
+    (and stopped again at the end, since nobody else asked for it)."""
+    if settings.es_url:
+        yield settings.es_url
+        return
+    from ingest import esnode
+
+    running = esnode.running(settings.cache_dir)
+    if running is not None:
+        yield running.url
+        return
+    started = esnode.start(settings.cache_dir)
+    try:
+        yield started.url
+    finally:
+        esnode.stop(settings.cache_dir)
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """A printed table, one summary line, and the numbers behind them for ``latest.json``."""
+
+    name: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    summary: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    ratios: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, name: str, value: float, baseline: float, target: float) -> float:
+        """Record ``value / baseline`` against its target (higher is better for every ratio)."""
+        r = value / baseline if baseline else 0.0
+        self.ratios[name] = {"value": round(r, 4), "target": target}
+        return r
+
+    def table(self) -> str:
+        cells = [[str(c) for c in self.columns]] + [[fmt(v) for v in row] for row in self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join([f"== {self.name} ==", *lines, *(f"  note: {n}" for n in self.notes)])
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+            "summary": self.summary,
+            "metrics": self.metrics,
+            "ratios": self.ratios,
+            "notes": self.notes,
+        }
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def verdict(r: float, target: float) -> str:
+    return "ok" if r >= target else "UNDER TARGET"
+
+
+# ---- timing ----------------------------------------------------------------------------------
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...``; then ``sw.seconds``."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._t0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if values else 0.0
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ys over xs."""
+    return float(np.polyfit(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), 1)[0])
+
+
+def rss_mb(pid: int | None = None) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+# ---- worker processes ------------------------------------------------------------------------
+
+
+def _worker_main(
+    prepare: Callable[..., Any], work: Callable[[Any], Any], args: tuple, ready: Any, go: Any, out: Any
+) -> None:
+    try:
+        state = prepare(*args)  # imports, corpus loading, connections: not timed
+    except BaseException as exc:
+        ready.release()
+        out.put(("error", f"prepare: {type(exc).__name__}: {exc}"))
+        return
+    ready.release()
+    go.wait()
+    try:
+        out.put(("ok", work(state)))
+    except BaseException as exc:
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_workers(
+    prepare: Callable[..., Any], work: Callable[[Any], Any], per_worker: Sequence[tuple]
+) -> tuple[float, list[Any]]:
+    """One spawned process per args tuple: ``state = prepare(*args)`` untimed, then all processes
+    start ``work(state)`` at the same moment; returns (wall seconds until the last one finished,
+    their results). Both functions must be module-level (spawn pickles them by name)."""
+    spawn = mp.get_context("spawn")
+    ready, go, out = spawn.Semaphore(0), spawn.Event(), spawn.Queue()
+    procs = [
+        spawn.Process(target=_worker_main, args=(prepare, work, args, ready, go, out)) for args in per_worker
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        if not ready.acquire(timeout=900):
+            raise RuntimeError("a benchmark worker did not get ready within 15 minutes")
+    t0 = time.perf_counter()
+    go.set()
+    results = [out.get() for _ in procs]
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    errors = [r for status, r in results if status == "error"]
+    if errors:
+        raise RuntimeError("benchmark worker failed: " + "; ".join(errors))
+    return wall, [r for _, r in results]
+
+
+def split(items: Sequence[T], parts: int) -> list[list[T]]:
+    """Round-robin split, so every worker gets the same mix."""
+    return [list(items[i::parts]) for i in range(parts)]
+
+
+# ---- loopback page server --------------------------------------------------------------------
+
+Page = tuple[int, Mapping[str, str], bytes]
+
+
+class PageServer:
+    """A real HTTP server on 127.0.0.1 whose responses come from ``resolve(path)``.
+
+    Why not a dict of routes: thousands of distinct URLs map onto a few hundred real pages, so the
+    page is looked up (or rendered) per request instead of being stored once per URL.
+    """
+
+    def __init__(self, resolve: Callable[[str], Page]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(resolve))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
+
+    def __enter__(self) -> PageServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def _handler(resolve: Callable[[str], Page]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            status, headers, body = resolve(self.path)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return Handler
+
+
+NOT_FOUND: Page = (404, {"Content-Type": "text/plain"}, b"not found")
+ROBOTS: Page = (200, {"Content-Type": "text/plain"}, b"User-agent: *\nAllow: /\n")

@@ -1,0 +1,267 @@
+"""End-to-end throughput: feed items -> searchable documents, against extraction alone.
+
+Pipeline: N worker processes, each polling its share of loopback feeds and running the stage
+functions the DAG runs (``poll_source`` -> ``fetch_and_extract`` in chunks of the DAG's size ->
+``dedup_and_index``) against the node. Baseline: ``trafilatura.extract`` of the same pages in the
+same number of processes, from memory (no HTTP, no Elasticsearch). The ratio says how much the
+pipeline costs beyond extraction itself (target >= 0.8).
+
+The pages are the real fixture pages repeated under distinct URLs. Politeness delays are set to
+zero for this run: they bound requests per *host*, and here every URL is on one loopback host;
+in production the feeds are spread over many hosts, so the delay is not what limits throughput.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from bench.common import NOT_FOUND, ROBOTS, Context, Page, PageServer, Result, run_workers, split, verdict
+from bench.corpus import fixture_pages
+
+SIZES = {"full": 2000, "quick": 200, "tiny": 12}
+PER_FEED = {"full": 50, "quick": 25, "tiny": 6}
+CHUNK = 20  # items per fetch_and_extract call: the DAG's chunk_size
+TARGET = 0.8
+STORIES_PER_DAY = 500_000  # Media Cloud's order of magnitude
+
+
+class Site:
+    """Feeds ``/f<k>.xml`` listing pages ``/p/<k>/<j>.html``; page (k, j) is real page k*per_feed+j."""
+
+    def __init__(self, pages: list[bytes], n: int, per_feed: int) -> None:
+        self.pages, self.n, self.per_feed = pages, n, per_feed
+        self.feeds = math.ceil(n / per_feed)
+        self.base = ""
+
+    def resolve(self, path: str) -> Page:
+        if path == "/robots.txt":
+            return ROBOTS
+        if path.startswith("/f") and path.endswith(".xml"):
+            return 200, {"Content-Type": "application/rss+xml; charset=utf-8"}, self.feed(int(path[2:-4]))
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "p":
+            i = int(parts[2]) * self.per_feed + int(parts[3].removesuffix(".html"))
+            return 200, {"Content-Type": "text/html"}, self.pages[i % len(self.pages)]
+        return NOT_FOUND
+
+    def feed(self, k: int) -> bytes:
+        now = datetime.now(UTC)
+        items = []
+        for j in range(min(self.per_feed, self.n - k * self.per_feed)):
+            link = f"{self.base}/p/{k}/{j}.html"
+            items.append(
+                f"<item><title>خبر {k}-{j}</title><link>{escape(link)}</link><guid>{escape(link)}</guid>"
+                f"<pubDate>{format_datetime(now - timedelta(minutes=j))}</pubDate></item>"
+            )
+        return (
+            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>bench {k}</title>'
+            f"<link>{self.base}/</link>{''.join(items)}</channel></rss>"
+        ).encode()
+
+
+# ---- worker processes (module level: spawned) -------------------------------------------------
+
+
+def pipeline_prepare(settings: Any, sources: list[Any], profile_to: str) -> tuple:
+    from ingest import pipeline, store  # noqa: F401 - import cost is set-up, not throughput
+
+    return settings, sources, store.connect(settings), profile_to
+
+
+def pipeline_work(state: tuple) -> dict[str, Any]:
+    settings, sources, es, profile_to = state
+    profiler = _profiler(profile_to)
+    try:
+        return _run_sources(settings, sources, es)
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            Path(profile_to).write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
+
+
+def _profiler(profile_to: str) -> Any:
+    if not profile_to:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    return profiler
+
+
+def _run_sources(settings: Any, sources: list[Any], es: Any) -> dict[str, Any]:
+    import time
+
+    from ingest import pipeline
+    from ingest.summary import RunSummary
+
+    total, stages = RunSummary(), {"poll": 0.0, "fetch_extract": 0.0, "dedup_index": 0.0}
+
+    def timed(stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        stages[stage] += time.perf_counter() - t0
+        return out
+
+    for source in sources:
+        polled = timed("poll", pipeline.poll_source, settings, source, es=es)
+        total = total + polled.summary
+        articles = []
+        for i in range(0, len(polled.items), CHUNK):
+            extracted = timed(
+                "fetch_extract",
+                pipeline.fetch_and_extract,
+                settings,
+                list(polled.items[i : i + CHUNK]),
+                sources=[source],
+            )
+            total = total + extracted.summary
+            articles.extend(extracted.articles)
+        indexed = timed("dedup_index", pipeline.dedup_and_index, settings, articles, es=es)
+        total = total + indexed.summary
+    return {"summary": total.to_json_dict(), "stages": stages}
+
+
+def baseline_prepare(fixtures_dir: Path, indices: list[int]) -> tuple:
+    import trafilatura  # noqa: F401
+
+    return [p.body for p in fixture_pages(fixtures_dir)], indices
+
+
+def baseline_work(state: tuple) -> dict[str, int]:
+    import trafilatura
+
+    pages, indices = state
+    found = sum(1 for i in indices if trafilatura.extract(pages[i % len(pages)]))
+    return {"pages": len(indices), "with_text": found}
+
+
+# ---- the benchmark ---------------------------------------------------------------------------
+
+
+def run(ctx: Context) -> Result:
+    n, per_feed, workers = ctx.size(SIZES), ctx.size(PER_FEED), ctx.workers
+    pages = [p.body for p in fixture_pages(ctx.settings.fixtures_dir)]
+    site = Site(pages, n, per_feed)
+    base_wall, base_out = run_workers(
+        baseline_prepare,
+        baseline_work,
+        [(ctx.settings.fixtures_dir, part) for part in split(range(n), workers)],
+    )
+    with PageServer(site.resolve) as server, _scratch(ctx) as cfg:
+        site.base = server.url("").rstrip("/")
+        sources = [_source(k, site.base) for k in range(site.feeds)]
+        profile = [
+            str(ctx.results_dir / f"e2e-worker{w}.profile.txt") if ctx.profile else "" for w in range(workers)
+        ]
+        wall, outs = run_workers(
+            pipeline_prepare,
+            pipeline_work,
+            [(cfg, part, profile[w]) for w, part in enumerate(split(sources, workers))],
+        )
+        searchable, tiers = _searchable(ctx, cfg)
+    return _result(ctx, n, workers, (base_wall, base_out), (wall, outs), searchable, tiers, len(pages))
+
+
+def _scratch(ctx: Context) -> Any:
+    from bench.common import scratch
+
+    return scratch(
+        ctx,
+        allowed_networks=["127.0.0.0/8"],
+        per_host_delay=0.0,
+        per_host_concurrency=ctx.settings.concurrency,
+    )
+
+
+def _source(k: int, base: str) -> Any:
+    from ingest.config import Source
+
+    return Source(id=f"bench{k}", name=f"Bench feed {k}", url=f"{base}/f{k}.xml", lang="ar")
+
+
+def _searchable(ctx: Context, cfg: Any) -> tuple[int, dict[str, int]]:
+    """Documents a search finds now, and their dedup tiers."""
+    from ingest import store
+
+    alias = store.alias_name(cfg.index_prefix, "articles")
+    ctx.es.indices.refresh(index=alias)
+    answer = ctx.es.search(
+        index=alias, size=0, track_total_hits=True, aggs={"tiers": {"terms": {"field": "dedup.tier"}}}
+    )
+    tiers = {b["key"]: b["doc_count"] for b in answer["aggregations"]["tiers"]["buckets"]}
+    return int(answer["hits"]["total"]["value"]), tiers
+
+
+def _result(
+    ctx: Context,
+    n: int,
+    workers: int,
+    base: tuple,
+    pipe: tuple,
+    searchable: int,
+    tiers: dict[str, int],
+    unique_pages: int,
+) -> Result:
+    from ingest.summary import RunSummary
+
+    (base_wall, base_out), (wall, outs) = base, pipe
+    base_rate, rate = n / base_wall, n / wall
+    total = RunSummary()
+    stages: dict[str, float] = {}
+    for out in outs:
+        total = total + RunSummary.from_json_dict(out["summary"])
+        for k, v in out["stages"].items():
+            stages[k] = stages.get(k, 0.0) + v
+    res = Result(
+        "e2e: feed items -> searchable", ["run", "workers", "items", "searchable", "seconds", "items/s"]
+    )
+    res.rows.append(
+        [
+            "trafilatura.extract only (baseline, no I/O)",
+            workers,
+            n,
+            sum(o["with_text"] for o in base_out),
+            base_wall,
+            base_rate,
+        ]
+    )
+    res.rows.append(["pipeline poll->fetch->extract->dedup->index", workers, n, searchable, wall, rate])
+    busy = sum(stages.values()) or 1.0
+    for stage, seconds in stages.items():
+        res.rows.append(
+            [f"  stage {stage} (share of worker time)", "", "", "", seconds, f"{seconds / busy:.0%}"]
+        )
+    r = res.ratio("pipeline_vs_extraction", rate, base_rate, TARGET)
+    per_day_rate = STORIES_PER_DAY / 86400
+    machines = math.ceil(per_day_rate / (searchable / wall)) if searchable else 0
+    res.notes += [
+        f"{unique_pages} real pages repeated under {n} distinct URLs; dedup tiers: {tiers}",
+        f"counters: {total.to_json_dict()}",
+        f"{STORIES_PER_DAY} stories/day = {per_day_rate:.2f}/s; at {searchable / wall:.2f} searchable/s "
+        f"per machine (node included) that is {machines} machine(s) of this size",
+    ]
+    res.metrics = {
+        "items": n,
+        "searchable": searchable,
+        "seconds": wall,
+        "items_per_s": rate,
+        "searchable_per_s": searchable / wall,
+        "baseline_pages_per_s": base_rate,
+        "workers": workers,
+        "stages_s": stages,
+        "tiers": tiers,
+        "machines_for_500k_per_day": machines,
+        "counters": total.to_json_dict(),
+    }
+    res.summary = (
+        f"e2e: {rate:.2f} items/s feed->searchable ({searchable / wall:.2f} searchable/s, {workers} "
+        f"workers) vs trafilatura-only {base_rate:.2f} pages/s: ratio {r:.2f} (target >= {TARGET}: "
+        f"{verdict(r, TARGET)}); 500k stories/day needs {machines} machine(s) like this one"
+    )
+    return res

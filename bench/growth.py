@@ -1,0 +1,135 @@
+"""Growth: cost per article of ``pipeline.dedup_and_index`` (dedup decision + indexing) with 1k,
+10k and 50k articles already indexed. Target: flat (ratio cost@smallest / cost@largest >= 0.8).
+
+To keep the run short the background is written with raw ``helpers.bulk`` (registry entries and
+article documents exactly as ``decide`` and ``dedup_and_index`` would write them, fingerprints
+computed in worker processes); only a fixed-size probe batch goes through the pipeline at each
+level. Texts are perturbed real Arabic articles with event times inside every dedup window, so
+each probe's candidate searches run against the whole background: the costly case.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import helpers
+
+from bench.common import Context, Result, Stopwatch, percentile, scratch, slope, verdict
+from bench.corpus import perturbed
+from ingest import documents, pipeline, store
+from ingest.dedup import registry
+from ingest.dedup.decide import Decision, Thresholds, entry_for
+
+LEVELS = {"full": (1_000, 10_000, 50_000), "quick": (500, 2_000, 5_000), "tiny": (10, 20, 40)}
+PROBE = {"full": 100, "quick": 50, "tiny": 4}
+PROBE_BATCH = 50
+CHUNK = 1_000  # background articles per worker task
+TARGET = 0.8
+
+
+def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict, dict]]:
+    """(registry document, article document) for ``n`` perturbed articles of chunk ``seed``."""
+    fixtures_dir, seed, n, cfg = args
+    now = datetime.now(UTC)
+    out = []
+    for order, article in enumerate(perturbed(fixtures_dir, n, seed=seed, start=now)):
+        entry = entry_for(article, cfg, now)
+        d = Decision(
+            doc_id=article.doc_id,
+            tier="new",
+            score=0.0,
+            matched_id="",
+            duplicate_of=None,
+            story_id=article.doc_id,
+            reason="bench background",
+            thresholds=cfg.as_dict(),
+            decided_at=now,
+            order=order,
+            content_hash=entry["content_hash"],
+            title_key=entry["title_key"],
+            lsh=tuple(entry["lsh"]),
+            n_shingles=entry["n_shingles"],
+            sources=(article.source_id,),
+        )
+        reg = {**entry, "state": "decided", "decision": d.registry_fields()}
+        doc = {**documents.article_document(article), **d.document_fields(), "indexed_at": now.isoformat()}
+        out.append((reg, {**doc, "_id": article.doc_id}))
+    return out
+
+
+def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
+    """Add background articles ``start..stop`` with raw bulk (not timed)."""
+    sizes = [(s, min(CHUNK, stop - s)) for s in range(start, stop, CHUNK)]
+    tasks = [
+        (ctx.settings.fixtures_dir, 10_000 + s // CHUNK, n, Thresholds.from_settings(cfg)) for s, n in sizes
+    ]
+    reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.index_prefix, "articles")
+    with mp.get_context("spawn").Pool(ctx.workers) as pool:
+        for chunk in pool.imap_unordered(background_chunk, tasks):
+            actions = [
+                a
+                for reg, doc in chunk
+                for a in (
+                    {"_index": reg_index, "_id": reg["doc_id"], "_source": reg},
+                    {
+                        "_index": art_index,
+                        "_id": doc["_id"],
+                        "_source": {k: v for k, v in doc.items() if k != "_id"},
+                    },
+                )
+            ]
+            helpers.bulk(ctx.es, actions, chunk_size=500)
+    ctx.es.indices.refresh(index=[reg_index, art_index])
+
+
+def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter]:
+    """Median seconds per article over the probe batches, and the tiers they got."""
+    articles = perturbed(
+        ctx.settings.fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
+    )
+    per_article, tiers = [], Counter()
+    for i in range(0, n, PROBE_BATCH):
+        batch = articles[i : i + PROBE_BATCH]
+        with Stopwatch() as sw:
+            result = pipeline.dedup_and_index(cfg, batch, es=ctx.es)
+        per_article.append(sw.seconds / len(batch))
+        assert len(result.indexed) == len(batch), result.failed
+    docs = ctx.es.mget(index=registry.alias(cfg), ids=[a.doc_id for a in articles], source=["decision.tier"])
+    tiers.update(d["_source"]["decision"]["tier"] for d in docs["docs"] if d.get("found"))
+    return percentile(per_article, 50), tiers
+
+
+def run(ctx: Context) -> Result:
+    levels, n_probe = ctx.size(LEVELS), ctx.size(PROBE)
+    res = Result(
+        "growth: dedup_and_index cost per article vs articles already indexed",
+        ["already indexed", "probe articles", "ms/article", "probe tiers"],
+    )
+    costs = []
+    with scratch(ctx) as cfg:
+        have = 0
+        for level in levels:
+            grow(ctx, cfg, have, level)
+            have = level
+            cost, tiers = probe(ctx, cfg, level, n_probe)
+            have += n_probe
+            costs.append(cost)
+            res.rows.append([level, n_probe, 1000 * cost, dict(sorted(tiers.items()))])
+    per_10k = 1000 * slope(levels, costs) * 10_000
+    r = res.ratio("smallest_vs_largest_index", 1 / costs[-1], 1 / costs[0], TARGET)
+    res.notes.append(f"slope: {per_10k:+.2f} ms per article per 10k more indexed articles (least squares)")
+    res.metrics = {
+        "levels": list(levels),
+        "ms_per_article": [1000 * c for c in costs],
+        "slope_ms_per_10k": per_10k,
+    }
+    res.summary = (
+        f"growth: {1000 * costs[0]:.0f} ms/article at {levels[0]} indexed -> {1000 * costs[-1]:.0f} ms at "
+        f"{levels[-1]}; slope {per_10k:+.2f} ms per 10k; ratio {r:.2f} (target >= {TARGET}: "
+        f"{verdict(r, TARGET)})"
+    )
+    return res

@@ -1,0 +1,102 @@
+"""Every benchmark runs end to end at its tiniest size against the real node.
+
+Structure only (tables, summary line, ratios are positive numbers with a target): performance is
+measured by ``make bench``, never asserted here. Plus plain unit tests of the shared helpers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from bench import __main__ as bench_main
+from bench.common import Context, Result, percentile, slope, split
+from bench.corpus import arabic_articles, fixture_pages, perturb, render_page
+from bench.freshness import schedule_interval
+from ingest.settings import load_settings
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def ctx(es_url: str, es: Elasticsearch, tmp_path: Path) -> Context:
+    return Context(load_settings(es_url=es_url), es, mode="tiny", workers=2, results_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", bench_main.BENCHMARKS)
+def test_benchmark_runs_and_reports(name: str, ctx: Context, es: Elasticsearch) -> None:
+    before = set(es.indices.get(index="bench-*", expand_wildcards="all"))
+    result = importlib.import_module(f"bench.{name}").run(ctx)
+    assert result.summary.startswith(f"{name}: ")
+    assert result.rows and all(len(row) == len(result.columns) for row in result.rows)
+    for ratio in result.ratios.values():
+        assert ratio["value"] > 0 and isinstance(ratio["target"], float)
+    json.dumps(result.to_json_dict())
+    assert set(es.indices.get(index="bench-*", expand_wildcards="all")) == before, "throwaway indices left"
+
+
+def test_main_writes_latest_json(
+    es_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INGEST_ES_URL", es_url)
+    assert bench_main.main(["--tiny", "--only", "freshness", "--results-dir", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert [r["name"] for r in doc["results"]] == ["freshness: feed item -> searchable"]
+    assert "SUMMARY freshness: " in capsys.readouterr().out
+
+
+def test_unknown_benchmark_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main.main(["--only", "nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().out
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def test_ratio_is_value_over_baseline_with_its_target() -> None:
+    res = Result("x", ["a"])
+    assert res.ratio("r", 3.0, 4.0, 0.8) == 0.75
+    assert res.ratios["r"] == {"value": 0.75, "target": 0.8}
+
+
+def test_percentile_slope_split() -> None:
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+    assert split(list(range(5)), 2) == [[0, 2, 4], [1, 3]]
+
+
+def test_table_lists_every_row_and_note() -> None:
+    res = Result("name", ["col", "n"], rows=[["a", 1.23456], ["b", 12345.6]], notes=["hello"])
+    text = res.table()
+    assert "1.235" in text and "12345.6" in text and "note: hello" in text
+
+
+def test_default_schedule_interval_is_five_minutes() -> None:
+    assert schedule_interval("*/5 * * * *") == 300
+    assert schedule_interval("@hourly") == 3600
+
+
+def test_fixture_pages_are_real_pages_without_expected_outputs() -> None:
+    pages = fixture_pages(load_settings().fixtures_dir)
+    assert len(pages) > 100
+    assert not any(Path(p.name).name.startswith("expected") for p in pages)
+    assert all(b"<" in p.body[:2000] for p in pages)
+
+
+def test_perturbed_variant_differs_but_keeps_most_words() -> None:
+    import random
+
+    base, other = arabic_articles(load_settings().fixtures_dir)[:2]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    variant = perturb(base, other, random.Random(1), key="k1", at=at)
+    assert variant.doc_id != base.doc_id and variant.body != base.body
+    shared = set(variant.body.split()) & set(base.body.split())
+    assert len(shared) > 0.5 * len(set(base.body.split()))
+    assert variant.published_at == at
+    page = render_page(variant).decode("utf-8")
+    assert variant.url in page and "<article>" in page
