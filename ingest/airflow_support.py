@@ -141,20 +141,12 @@ def enabled_sources(settings: Settings) -> list[dict[str, Any]]:
 
 def poll(settings: Settings, source: Mapping[str, Any]) -> dict[str, Any]:
     """Poll one source unless it was auto-disabled; a failing feed is recorded, not raised."""
-    from ingest import pipeline, store
+    from ingest import pipeline
     from ingest.config import Source
-    from ingest.sourcestate import load_states
-    from ingest.summary import summary
 
-    src = Source.model_validate(source)
-    es = store.connect(settings)
-    state = load_states(es, settings, [src.id])[src.id]
-    if state.disabled:
-        log.warning("source %s is disabled: %s", src.id, state.disabled_reason)
-        return pipeline.PollResult(src.id, (), state, summary(skipped={"poll:source_disabled": 1}),
-                                   state.disabled_reason).to_json_dict()
-    result = pipeline.poll_source(settings, src, es=es)
-    log.info("polled %s: %d new%s", src.id, len(result.items), f" ({result.error})" if result.error else "")
+    result = pipeline.poll_unless_disabled(settings, Source.model_validate(source))
+    log.info("polled %s: %d new%s", result.source_id, len(result.items),
+             f" ({result.error})" if result.error else "")
     return result.to_json_dict()
 
 
