@@ -17,8 +17,7 @@ KNOBS = DagSettings()
 def news_maintenance() -> None:
     @task
     def source_health() -> dict:
-        from ingest import maintenance
-        return maintenance.source_health(support.settings_from_connection()).to_json_dict()
+        return support.source_health(support.settings_from_connection())
 
     @task
     def cleanup_expired_state() -> dict:

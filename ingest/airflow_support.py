@@ -204,6 +204,16 @@ def summarize(polls: Sequence[Mapping[str, Any] | None], extracted: Sequence[Map
     return {**total.to_json_dict(), "failing_sources": failing}
 
 
+def source_health(settings: Settings) -> dict[str, Any]:
+    """The daily source-health report, one log line per source, as JSON."""
+    from ingest import maintenance
+
+    report = maintenance.source_health(settings)
+    for line in report.lines():
+        log.info("source health: %s", line)
+    return report.to_json_dict()
+
+
 def doc_ids_from_events(events: Sequence[Any]) -> list[str]:
     """The article ids carried by the triggering "new articles" events, first occurrence order."""
     ids = [doc_id for event in events for doc_id in (event.extra or {}).get("doc_ids", [])]

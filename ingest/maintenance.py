@@ -69,7 +69,7 @@ class HealthReport:
         ordered = sorted(self.sources, key=lambda s: (not s.disabled, not s.failures, s.source_id))
         return [f"{s.source_id:<28}{s.health:<45}last success "
                 f"{s.last_success_at.isoformat(timespec='minutes') if s.last_success_at else 'never':<26}"
-                f"items/day {sum(s.items_per_day.values()) / self.days:.1f}" for s in ordered]
+                f"{sum(s.items_per_day.values())} items in {self.days} days" for s in ordered]
 
 
 @contextmanager
@@ -92,10 +92,7 @@ def source_health(settings: Settings, *, now: datetime | None = None,
     states = {s.source_id: s for s in all_states(es, settings)}
     ids = sorted(set(states) | set(per_day))
     rows = (_health(states.get(i, SourceState(source_id=i)), per_day.get(i, {})) for i in ids)
-    report = HealthReport(now, days, tuple(rows))
-    for line in report.lines():
-        log.info("source health: %s", line)
-    return report
+    return HealthReport(now, days, tuple(rows))
 
 
 def _health(state: SourceState, per_day: dict[str, int]) -> SourceHealth:

@@ -60,6 +60,7 @@ def test_health_report_lists_failing_and_disabled_sources_with_items_per_day(
     assert rows["dead"].last_success_at is None
     lines = report.lines()
     assert lines[0].startswith("dead") and lines[1].startswith("flaky") and lines[2].startswith("good")
+    assert lines[2].endswith("3 items in 7 days") and lines[1].endswith("0 items in 7 days")
     assert report.to_json_dict()["disabled"] == ["dead"]
 
 
