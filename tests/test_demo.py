@@ -4,6 +4,9 @@ readable by the real feed parser, extractor and sources loader."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import feedparser
@@ -118,3 +121,23 @@ def test_server_on_loopback_and_its_sources_file(site: demo.DemoSite, tmp_path: 
     assert feed.status_code == 200
     assert feedparser.parse(feed.content).entries[0].link.startswith(server.base_url + "/sahil/")
     assert server.requests == ["/sahil/rss.xml"]
+
+
+def test_cli_serves_the_site_and_writes_the_sources_file(tmp_path: Path) -> None:
+    out = tmp_path / "demo-sources.yaml"
+    cli = Path(sys.executable).with_name("ingest")
+    proc = subprocess.Popen([str(cli), "demo", "serve", "--port", "0", "--sources-out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(300):  # bounded wait for the server to write its sources file
+            if (out.exists() and out.stat().st_size) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        sources = load_sources(out)
+        feed = httpx.get(sources[1].url, timeout=10)
+        assert feed.status_code == 200
+        assert len(feedparser.parse(feed.content).entries) == 2  # madar: two articles in the manifest
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
