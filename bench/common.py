@@ -64,13 +64,7 @@ def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
     try:
         yield cfg
     finally:
-        drop_prefix(ctx.es, prefix)
-
-
-def drop_prefix(es: Elasticsearch, prefix: str) -> None:
-    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
-    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-*")
+        store.drop_prefix(ctx.es, prefix)
 
 
 @contextlib.contextmanager

@@ -154,9 +154,26 @@ def ensure_alias(es: Elasticsearch, spec: IndexSpec, prefix: str) -> None:
     try:
         es.indices.create(index=spec.index(prefix), aliases={alias: {"is_write_index": True}})
     except ApiError as exc:
-        if exc.meta.status == 400 and "resource_already_exists" in str(exc.error):
-            return  # another worker created it first
-        raise
+        if exc.meta.status != 400 or "resource_already_exists" not in str(exc.error):
+            raise
+        # Created by another worker, or the alias was lost: (re)attaching it is idempotent.
+        es.indices.put_alias(index=spec.index(prefix), name=alias, is_write_index=True)
+
+
+def drop_prefix(es: Elasticsearch, prefix: str) -> list[str]:
+    """Delete every index and template of one prefix (tests, benchmarks, evaluations).
+
+    Indices are deleted by name: wildcard deletes are refused by default
+    (``action.destructive_requires_name``).
+    """
+    names = sorted(es.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
+    if names:
+        es.indices.delete(index=",".join(names))
+    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
+    for template in templates.get("index_templates", []):
+        es.indices.delete_index_template(name=template["name"])
+    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-analysis")
+    return names
 
 
 @dataclass(frozen=True)

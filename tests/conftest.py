@@ -59,18 +59,7 @@ def make_settings(es_url: str, es: Elasticsearch) -> Iterator[Callable[..., Sett
 
     yield factory
     for prefix in prefixes:
-        drop_prefix(es, prefix)
-
-
-def drop_prefix(es: Elasticsearch, prefix: str) -> None:
-    """Delete a test prefix's indices and templates (wildcard deletes are refused by default)."""
-    names = list(es.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
-    if names:
-        es.indices.delete(index=",".join(names))
-    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
-    for template in templates.get("index_templates", []):
-        es.indices.delete_index_template(name=template["name"])
-    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-analysis")
+        store.drop_prefix(es, prefix)
 
 
 @pytest.fixture

@@ -80,18 +80,7 @@ def evaluate(settings: Settings, root: Path) -> list[str]:
         with LoopbackServer(routes_for(root)) as server:
             return _run(es, cfg, server)
     finally:
-        _drop(es, cfg.index_prefix)
-
-
-def _drop(es: Elasticsearch, prefix: str) -> None:
-    """Remove the throw-away indices and templates (by name: wildcard deletes may be refused)."""
-    names = list(es.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
-    if names:
-        es.indices.delete(index=",".join(names))
-    for template in es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*").get(
-            "index_templates", []):
-        es.indices.delete_index_template(name=template["name"])
-    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-analysis")
+        store.drop_prefix(es, cfg.index_prefix)
 
 
 def _run(es: Elasticsearch, cfg: Settings, server: LoopbackServer) -> list[str]:

@@ -259,14 +259,7 @@ def run(
                 out[d.doc_id] = d
         return out
     finally:
-        drop_prefix(es, cfg.index_prefix)
-
-
-def drop_prefix(es: Elasticsearch, prefix: str) -> None:
-    for index in es.indices.get(index=f"{prefix}-*", expand_wildcards="all"):
-        es.indices.delete(index=index)
-    es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
-    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-*")
+        store.drop_prefix(es, cfg.index_prefix)
 
 
 def groups_of(decisions: Mapping[str, Decision]) -> tuple[dict[str, str], dict[str, str]]:
