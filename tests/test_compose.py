@@ -126,7 +126,7 @@ def test_elasticsearch_has_security_on_and_a_healthcheck() -> None:
     es = services()["elasticsearch"]
     assert es["environment"]["xpack.security.enabled"] == "true"
     assert "_cluster/health" in " ".join(es["healthcheck"]["test"])
-    assert "path.repo" in es["environment"]  # snapshot repository (deploy/es-setup.sh registers it)
+    assert "path.repo" in es["environment"]  # snapshot repository (ingest/ops/es-setup.sh registers it)
 
 
 def test_long_running_services_have_limits_healthchecks_and_named_volumes() -> None:
@@ -144,7 +144,7 @@ def test_long_running_services_have_limits_healthchecks_and_named_volumes() -> N
 
 def test_init_creates_what_the_dags_expect() -> None:
     """Connection id and pool name must be the ones ingest.airflow_support reads."""
-    init = (PROJECT_ROOT / "deploy" / "init.sh").read_text(encoding="utf-8")
+    init = (PROJECT_ROOT / "ingest" / "ops" / "init.sh").read_text(encoding="utf-8")
     assert "ingest es init" in init and "ingest kibana import" in init
     assert f'json.dump({{"{CONN_ID}": conn}}' in init
     assert f"airflow pools set {DagSettings().fetch_pool} " in init

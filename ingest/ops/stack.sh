@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Background services of `make run` / `make stop`, each detached into its own process group with
 # a pid file under .cache/run (so `stop` ends exactly what `start` began, by id):
-#   scripts/stack.sh airflow-start [--demo]  Airflow standalone (SQLite, LocalExecutor) under
+#   ingest/ops/stack.sh airflow-start [--demo]  Airflow standalone (SQLite, LocalExecutor) under
 #                                            .cache/airflow: migrate, connection + pool, unpause, trigger
-#   scripts/stack.sh airflow-stop
-#   scripts/stack.sh demo-start | demo-stop  the demo news site on loopback (`ingest demo serve`)
-#   scripts/stack.sh env                     the exports for using the airflow CLI by hand
+#   ingest/ops/stack.sh airflow-stop
+#   ingest/ops/stack.sh demo-start | demo-stop  the demo news site on loopback (`ingest demo serve`)
+#   ingest/ops/stack.sh env                     the exports for using the airflow CLI by hand
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/.venv/bin
 RUN=$ROOT/.cache/run
 PORT=${AIRFLOW_PORT:-8080}

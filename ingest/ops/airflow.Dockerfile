@@ -18,6 +18,5 @@ COPY --chown=airflow:root pyproject.toml ./
 COPY --chown=airflow:root ingest ./ingest
 COPY --chown=airflow:root mappings ./mappings
 COPY --chown=airflow:root kibana ./kibana
-COPY --chown=airflow:root deploy/init.sh ./deploy/init.sh
 RUN pip install --no-cache-dir --no-deps -e .
 COPY --chown=airflow:root dags /opt/airflow/dags
