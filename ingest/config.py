@@ -49,13 +49,18 @@ def load_sources(path: Path | str) -> list[Source]:
     return sources
 
 
-def _read_entries(path: Path) -> list[object]:
+def read_yaml(path: Path, what: str) -> object:
+    """A YAML file's content; unreadable or invalid YAML is a ``ConfigError`` naming the file."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read sources file: {exc.strerror}") from exc
+        raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{what} {path}: not valid YAML: {exc}") from exc
+
+
+def _read_entries(path: Path) -> list[object]:
+    doc = read_yaml(path, "sources file")
     if isinstance(doc, dict):
         doc = doc.get("sources")
     if not isinstance(doc, list):

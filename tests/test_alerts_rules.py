@@ -83,7 +83,7 @@ def test_unreadable_or_malformed_file_fails_as_a_whole(tmp_path: Path) -> None:
         load_rules(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: [\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="invalid YAML"):
+    with pytest.raises(ConfigError, match="not valid YAML"):
         load_rules(bad)
     bad.write_text("channels: {}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="rules:"):

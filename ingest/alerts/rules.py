@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.config import read_yaml
 from ingest.errors import ConfigError
 from ingest.indexer import bulk_write
 from ingest.settings import Settings
@@ -152,12 +152,7 @@ def load_rules(path: Path) -> RuleSet:
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"rules file {path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"rules file {path}: invalid YAML: {exc}") from exc
+    doc = read_yaml(path, "rules file")
     if not isinstance(doc, Mapping) or not isinstance(doc.get("rules"), list):
         raise ConfigError(f"rules file {path}: expected a mapping with a `rules:` list")
     return doc
