@@ -11,21 +11,17 @@ told by several outlets. One outlet is broken on purpose, to show a failing sour
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ingest.errors import ConfigError
-
-log = logging.getLogger(__name__)
+from ingest.evaluation.server import LoopbackServer, Request, Route
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "demo"
 WIRE_CREDIT = "(الخبر منقول عن وكالة الأنباء الإقليمية، بتصرف)"
@@ -194,52 +190,16 @@ def write_sources(site: DemoSite, base_url: str, path: Path) -> Path:
     return path
 
 
-class DemoServer:
-    """The demo site on a loopback ThreadingHTTPServer, in a daemon thread."""
+def demo_server(site: DemoSite, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+    """The demo site on a loopback server: every path is rendered from ``site``."""
+    server = LoopbackServer(host=host, port=port)
 
-    def __init__(self, site: DemoSite, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.site = site
-        self.requests: list[str] = []
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-http", daemon=True)
+    def handle(request: Request) -> Route:
+        response = render(site, server.base_url, request.path.split("?")[0])
+        return Route(response.status, {"Content-Type": response.content_type}, response.body)
 
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> DemoServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self) -> DemoServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append(self.path)
-                response = render(server.site, server.base_url, self.path.split("?")[0])
-                self.send_response(response.status)
-                self.send_header("Content-Type", response.content_type)
-                self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
-                self.wfile.write(response.body)
-
-            def log_message(self, fmt: str, *args: object) -> None:
-                log.debug("demo %s %s", self.address_string(), fmt % args)
-
-        return Handler
+    server.default = handle
+    return server
 
 
-__all__ = ["DemoServer", "load_site", "render", "sources", "split_text", "write_sources"]
+__all__ = ["demo_server", "load_site", "render", "sources", "split_text", "write_sources"]

@@ -29,6 +29,7 @@ from airflow.utils.session import create_session
 
 from ingest import demo, store
 from ingest.airflow_support import NEW_ARTICLES_ASSET
+from ingest.evaluation.server import LoopbackServer
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -103,8 +104,8 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="module")
-def site_server() -> Iterator[demo.DemoServer]:
-    with demo.DemoServer(SITE) as server:
+def site_server() -> Iterator[LoopbackServer]:
+    with demo.demo_server(SITE) as server:
         yield server
 
 
@@ -116,7 +117,7 @@ def proxy(es_url: str) -> Iterator[CuttingProxy]:
 
 
 @pytest.fixture
-def run_ingest(airflow_db: Path, site_server: demo.DemoServer, settings: Settings, tmp_path: Path,
+def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings, tmp_path: Path,
                monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """``run_ingest(es_url=...)`` -> the finished DagRun of one ``dag.test()`` of news_ingest."""
     sources = demo.write_sources(SITE, site_server.base_url, tmp_path / "sources.yaml")

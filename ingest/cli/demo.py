@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +24,9 @@ def serve(host: str = typer.Option("127.0.0.1", help="Loopback address to bind."
     """Serve the demo feeds and pages until interrupted; write a sources file pointing at them."""
     cfg = settings()
     site = demo.load_site(cfg.seeds_dir)
-    server = demo.DemoServer(site, host=host, port=port)
+    server = demo.demo_server(site, host=host, port=port)
     path = demo.write_sources(site, server.base_url, sources_out or cfg.cache_dir / "demo" / "sources.yaml")
     console.print(f"demo site at {server.base_url}/ ({len(site.articles)} articles, "
                   f"{len(site.outlets)} outlets); sources file: {path}")
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.httpd.server_close()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()

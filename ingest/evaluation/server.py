@@ -44,11 +44,11 @@ class LoopbackServer:
     """``with LoopbackServer({"/feed.xml": Route(...)}) as server: server.url("/feed.xml")``."""
 
     def __init__(self, routes: Mapping[str, Route | Handler] | None = None, *,
-                 default: Route = NOT_FOUND) -> None:
+                 default: Route | Handler = NOT_FOUND, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[str, Route | Handler] = dict(routes or {})
         self.default = default
         self.requests: list[Request] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -57,8 +57,12 @@ class LoopbackServer:
     def port(self) -> int:
         return int(self._httpd.server_address[1])
 
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._httpd.server_address[0]}:{self.port}"
+
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.base_url}{path}"
 
     def hits(self, path: str) -> int:
         """How many requests asked for ``path`` (query included)."""
@@ -67,6 +71,13 @@ class LoopbackServer:
     def start(self) -> LoopbackServer:
         self._thread.start()
         return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (``ingest demo serve``)."""
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
 
     def stop(self) -> None:
         self._httpd.shutdown()
@@ -79,9 +90,7 @@ class LoopbackServer:
         self.stop()
 
     def resolve(self, request: Request) -> Route:
-        route = self.routes.get(request.path) or self.routes.get(request.path.split("?")[0])
-        if route is None:
-            return self.default
+        route = self.routes.get(request.path) or self.routes.get(request.path.split("?")[0]) or self.default
         return route(request) if callable(route) else route
 
 
