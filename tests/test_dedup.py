@@ -125,6 +125,20 @@ def test_cosine_and_weights() -> None:
     assert w["rare"] > w["common"] > 0
 
 
+def test_prior_doc_count_keeps_a_small_index_from_flattening_idf() -> None:
+    # Two documents: "shared" is in both (df=2), "rare" in one. Plain smoothed idf:
+    # log(3/3)+1 = 1.0 vs log(3/2)+1 = 1.405. Read as N=1000: log(1001/3)+1 = 6.81 vs log(1001/2)+1 = 7.22.
+    field = {
+        "field_statistics": {"doc_count": 2},
+        "terms": {"rare": {"term_freq": 1, "doc_freq": 1}, "shared": {"term_freq": 1, "doc_freq": 2}},
+    }
+    plain, prior = weights(field), weights(field, prior_docs=1000)
+    assert abs(plain["shared"] - 1.0) < 1e-9 and abs(plain["rare"] - 1.405) < 1e-3
+    assert abs(prior["shared"] - 6.810) < 1e-3 and abs(prior["rare"] - 7.216) < 1e-3
+    big = {**field, "field_statistics": {"doc_count": 5000}}
+    assert weights(big, prior_docs=1000) == weights(big)  # a registry larger than the prior: unchanged
+
+
 def test_story_score_weights_title_and_body() -> None:
     same = {"field_statistics": {"doc_count": 2}, "terms": {"t": {"term_freq": 1, "doc_freq": 1}}}
     other = {"field_statistics": {"doc_count": 2}, "terms": {"u": {"term_freq": 1, "doc_freq": 1}}}

@@ -47,6 +47,7 @@ class Thresholds:
     story_threshold: float
     story_candidates: int
     story_title_weight: float
+    story_prior_docs: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -326,6 +327,10 @@ def _story_of(
     return root  # the root is still being decided elsewhere: it will found its own story
 
 
+def _score(cfg: Thresholds, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    return story_score(a, b, cfg.story_title_weight, cfg.story_prior_docs)
+
+
 def _story(
     es: Elasticsearch, index: str, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
 ) -> tuple[str, str, float, str]:
@@ -352,7 +357,7 @@ def _story(
     )
     own = vectors.get(entry["doc_id"], {})
     scored = sorted(
-        ((story_score(own, vectors.get(p.doc_id, {}), cfg.story_title_weight), p) for p in peers),
+        ((_score(cfg, own, vectors.get(p.doc_id, {})), p) for p in peers),
         key=lambda sp: (-sp[0], sp[1].doc_id),
     )
     above = [(s, p) for s, p in scored if s >= cfg.story_threshold]
@@ -406,10 +411,16 @@ def _decide_one(
     if previous is not None and previous.duplicate_of is None:
         return replace(previous, order=order)
     story, tier, score, matched = _story(es, index, cfg, entry, known)
-    reason = f"same story as {matched}" if tier == "story" else "no similar article in the window"
+    reason = f"same story as {matched}" if tier == "story" else _new_story_reason(cfg, score, matched)
     return Decision(
         tier=tier, score=score, matched_id=matched, duplicate_of=None, story_id=story, reason=reason, **base
     )
+
+
+def _new_story_reason(cfg: Thresholds, score: float, matched: str) -> str:
+    if matched and score >= cfg.story_threshold:
+        return f"first of its story (later article {matched} is similar)"
+    return "no similar article in the window"
 
 
 def _stored(entry: Mapping[str, Any], d: Decision) -> dict[str, Any]:
