@@ -101,10 +101,26 @@ def test_match_exact_near_title_and_none() -> None:
     assert near is not None and near[0] == "near" and near[1] >= CFG.near_containment
     unrelated = " ".join(f"نص{i}" for i in range(200))
     assert _match(base, _entry("d", unrelated, title="خبر آخر مختلف تماما"), CFG) is None
-    same_title = _entry("e", unrelated, title="عاجل: عنوان الخبر الرئيسي اليوم")
+    # Same source, same headline (label stripped), body edited: the first 115 of 200 words kept ->
+    # 111 shared shingles of 196 each: Jaccard 111/281 = 0.40 (< near 0.5), containment 0.57
+    # (< near 0.8, >= title_body_containment 0.5): only the headline tier calls it a copy.
+    edited = " ".join(WORDS[:115] + [f"جديد{i}" for i in range(85)])
+    same_title = _entry("e", edited, title="عاجل: عنوان الخبر الرئيسي اليوم")
     assert _match(base, same_title, CFG) == ("title", 1.0)
-    other_source = _entry("f", unrelated, source="b")
-    assert _match(base, other_source, CFG) is None
+    assert _match(base, _entry("f", edited, source="b"), CFG) is None  # another outlet's headline
+
+
+def test_recurring_column_title_over_a_new_body_is_no_copy() -> None:
+    # «هذا اليوم في التاريخ» every day from one outlet: same headline, unrelated bodies.
+    title = "هذا اليوم في التاريخ"
+    today = _entry("a", BODY, title=title)
+    tomorrow = _entry("b", " ".join(f"نص{i}" for i in range(200)), title=title)
+    assert _match(today, tomorrow, CFG) is None
+
+
+def test_same_headline_without_a_body_is_a_copy() -> None:
+    # Nothing but the headline to compare (an empty extraction): the headline decides.
+    assert _match(_entry("a", BODY), _entry("b", ""), CFG) == ("title", 1.0)
 
 
 def test_short_titles_are_no_evidence() -> None:

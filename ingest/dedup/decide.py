@@ -43,6 +43,7 @@ class Thresholds:
     near_containment: float
     near_window_hours: float
     title_window_hours: float
+    title_body_containment: float
     story_window_hours: float
     story_threshold: float
     story_candidates: int
@@ -243,19 +244,36 @@ def _match(entry: Mapping[str, Any], other: Mapping[str, Any], cfg: Thresholds) 
     """The strongest duplicate evidence between two registry entries, if any passes its threshold."""
     if entry["content_hash"] and entry["content_hash"] == other.get("content_hash"):
         return "exact", 1.0
+    j = c = 0.0
     if entry["sig"] and other.get("sig"):
         j = fp.jaccard(fp.sig_from_b64(entry["sig"]), fp.sig_from_b64(other["sig"]))
         c = fp.containment(j, entry["n_shingles"], int(other.get("n_shingles") or 0))
         if j >= cfg.near_jaccard or c >= cfg.near_containment:
             return "near", max(j, c)
-    same_title = entry["title_key"] and entry["title_key"] == other.get("title_key")
-    if (
-        same_title
-        and entry["source_id"] == other.get("source_id")
-        and len(entry["title_key"].split()) >= MIN_TITLE_WORDS
-    ):
+    if _same_headline(entry, other) and _bodies_agree(entry, other, max(j, c), cfg):
         return "title", 1.0
     return None
+
+
+def _same_headline(entry: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    return bool(
+        entry["title_key"]
+        and entry["title_key"] == other.get("title_key")
+        and entry["source_id"] == other.get("source_id")
+        and len(entry["title_key"].split()) >= MIN_TITLE_WORDS
+    )
+
+
+def _bodies_agree(
+    entry: Mapping[str, Any], other: Mapping[str, Any], overlap: float, cfg: Thresholds
+) -> bool:
+    """A recurring column title («هذا اليوم في التاريخ») over a new body is not a copy.
+
+    Without a body on either side the headline is all there is to go on.
+    """
+    if not (entry["sig"] and other.get("sig")):
+        return True
+    return overlap >= cfg.title_body_containment
 
 
 def _root_orders(
