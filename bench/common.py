@@ -153,6 +153,23 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._t0
 
 
+@contextlib.contextmanager
+def profiled(path: Path | str | None) -> Iterator[None]:
+    """pyinstrument around the block, its text report written to ``path`` (no-op when empty)."""
+    if not path:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        Path(path).write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else 0.0
 

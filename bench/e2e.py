@@ -14,13 +14,25 @@ in production the feeds are spread over many hosts, so the delay is not what lim
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from bench.common import NOT_FOUND, ROBOTS, Context, Page, PageServer, Result, run_workers, split, verdict
+from bench.common import (
+    NOT_FOUND,
+    ROBOTS,
+    Context,
+    Page,
+    PageServer,
+    Result,
+    profiled,
+    run_workers,
+    split,
+    verdict,
+)
 from bench.corpus import fixture_pages
 
 SIZES = {"full": 2000, "quick": 200, "tiny": 12}
@@ -75,32 +87,16 @@ def pipeline_prepare(settings: Any, sources: list[Any], profile_to: str) -> tupl
 
 def pipeline_work(state: tuple) -> dict[str, Any]:
     settings, sources, es, profile_to = state
-    profiler = _profiler(profile_to)
-    try:
+    with profiled(profile_to):
         return _run_sources(settings, sources, es)
-    finally:
-        if profiler is not None:
-            profiler.stop()
-            Path(profile_to).write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
-
-
-def _profiler(profile_to: str) -> Any:
-    if not profile_to:
-        return None
-    from pyinstrument import Profiler
-
-    profiler = Profiler(interval=0.005)
-    profiler.start()
-    return profiler
 
 
 def _run_sources(settings: Any, sources: list[Any], es: Any) -> dict[str, Any]:
-    import time
-
     from ingest import pipeline
     from ingest.summary import RunSummary
 
     total, stages = RunSummary(), {"poll": 0.0, "fetch_extract": 0.0, "dedup_index": 0.0}
+    cpu0 = time.process_time()
 
     def timed(stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -124,7 +120,7 @@ def _run_sources(settings: Any, sources: list[Any], es: Any) -> dict[str, Any]:
             articles.extend(extracted.articles)
         indexed = timed("dedup_index", pipeline.dedup_and_index, settings, articles, es=es)
         total = total + indexed.summary
-    return {"summary": total.to_json_dict(), "stages": stages}
+    return {"summary": total.to_json_dict(), "stages": stages, "cpu_s": time.process_time() - cpu0}
 
 
 def baseline_prepare(fixtures_dir: Path, indices: list[int]) -> tuple:
@@ -133,12 +129,13 @@ def baseline_prepare(fixtures_dir: Path, indices: list[int]) -> tuple:
     return [p.body for p in fixture_pages(fixtures_dir)], indices
 
 
-def baseline_work(state: tuple) -> dict[str, int]:
+def baseline_work(state: tuple) -> dict[str, Any]:
     import trafilatura
 
     pages, indices = state
+    cpu0 = time.process_time()
     found = sum(1 for i in indices if trafilatura.extract(pages[i % len(pages)]))
-    return {"pages": len(indices), "with_text": found}
+    return {"pages": len(indices), "with_text": found, "cpu_s": time.process_time() - cpu0}
 
 
 # ---- the benchmark ---------------------------------------------------------------------------
@@ -159,13 +156,39 @@ def run(ctx: Context) -> Result:
         profile = [
             str(ctx.results_dir / f"e2e-worker{w}.profile.txt") if ctx.profile else "" for w in range(workers)
         ]
+        node_cpu0 = node_cpu_ms(ctx)
         wall, outs = run_workers(
             pipeline_prepare,
             pipeline_work,
             [(cfg, part, profile[w]) for w, part in enumerate(split(sources, workers))],
         )
+        node_ms = node_cpu_ms(ctx) - node_cpu0
         searchable, tiers = _searchable(ctx, cfg)
-    return _result(ctx, n, workers, (base_wall, base_out), (wall, outs), searchable, tiers, len(pages))
+    res = _result(ctx, n, workers, (base_wall, base_out), (wall, outs), searchable, tiers, len(pages))
+    return _cpu_rows(res, n, base_out, outs, node_ms)
+
+
+def node_cpu_ms(ctx: Context) -> float:
+    """CPU the Elasticsearch node(s) used so far (includes other clients of a shared node)."""
+    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
+
+
+def _cpu_rows(res: Result, n: int, base_out: list, outs: list, node_ms: float) -> Result:
+    """CPU per item: robust to a busy shared machine, where wall-clock ratios are not."""
+    base_cpu = 1000 * sum(o["cpu_s"] for o in base_out) / n
+    worker_cpu, node_cpu = 1000 * sum(o["cpu_s"] for o in outs) / n, node_ms / n
+    res.rows += [
+        ["CPU ms per item: trafilatura.extract (baseline)", "", "", "", "", base_cpu],
+        ["CPU ms per item: pipeline workers", "", "", "", "", worker_cpu],
+        ["CPU ms per item: Elasticsearch node", "", "", "", "", node_cpu],
+    ]
+    r = res.ratio("cpu_extraction_vs_pipeline", 1 / (worker_cpu + node_cpu), 1 / base_cpu, TARGET)
+    res.metrics.update(baseline_cpu_ms=base_cpu, worker_cpu_ms=worker_cpu, node_cpu_ms=node_cpu)
+    res.summary += (
+        f"; CPU per item {worker_cpu:.0f}+{node_cpu:.0f} (node) ms vs {base_cpu:.0f} ms: ratio {r:.2f}"
+    )
+    return res
 
 
 def _scratch(ctx: Context) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench.common import Context, Result, Stopwatch, percentile, scratch, slope, verdict
+from bench.common import Context, Result, Stopwatch, percentile, profiled, scratch, slope, verdict
 from bench.corpus import perturbed
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
@@ -115,7 +115,8 @@ def run(ctx: Context) -> Result:
         for level in levels:
             grow(ctx, cfg, have, level)
             have = level
-            cost, tiers = probe(ctx, cfg, level, n_probe)
+            with profiled(ctx.profile and ctx.results_dir / f"growth-{level}.profile.txt"):
+                cost, tiers = probe(ctx, cfg, level, n_probe)
             have += n_probe
             costs.append(cost)
             res.rows.append([level, n_probe, 1000 * cost, dict(sorted(tiers.items()))])
