@@ -141,6 +141,44 @@ def test_two_workers_different_halves_of_a_duplicate_group(
     assert pairwise(dups, gold).f1 == 1.0
 
 
+def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """The race, replayed step by step: worker 1 decided s004 (14:00) before s000 (09:00) was
+    registered, worker 2 decided s000 while s004 was still pending (later, so not its founder):
+    both started a story. Each worker's re-check must move s004 into s000's story, never back."""
+    from ingest.dedup.decide import Thresholds, _recheck_story, _stored, entry_for
+
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    s000, s004 = by_name["s000"], by_name["s004"]
+    [d004] = decide(es, settings, [s004])
+    assert d004.tier == "new"
+    cfg, index, now = Thresholds.from_settings(settings), registry.alias(settings), datetime.now(UTC)
+    e000 = entry_for(s000, cfg, now)
+    d000 = replace(d004, doc_id=s000.doc_id, story_id=s000.doc_id, matched_id="", score=0.0)
+    registry.write(es, index, [_stored(e000, d000)])  # worker 2's first-pass decision
+    e004 = registry.get_many(es, index, [s004.doc_id])[s004.doc_id]
+    assert _recheck_story(es, index, cfg, e000, d000, {}).story_id == s000.doc_id  # earlier founder stays
+    moved = _recheck_story(es, index, cfg, e004, d004, {})
+    assert moved.story_id == s000.doc_id and moved.tier == "story" and moved.matched_id == s000.doc_id
+
+
+@pytest.mark.parametrize("split", [0, 1, 2])
+def test_two_workers_different_articles_of_one_new_story_agree_on_one_story(
+    settings: Settings, es: Elasticsearch, labelled: list, split: int
+) -> None:
+    """Three reports of one story (no copies among them) split over two workers starting together:
+    one story id in the registry, whatever each worker saw of the other while deciding."""
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    seeds = [by_name[n] for n in ("s000", "s004", "s003")]
+    batch_a, batch_b = [seeds[split]], [s for i, s in enumerate(seeds) if i != split]
+    _run_two_workers(es, settings, [*batch_a, by_name["u_weather"]], batch_b)
+    stored = registry.get_many(es, registry.alias(settings), [a.doc_id for a in seeds])
+    assert {doc["decision"]["story_id"] for doc in stored.values()} == {seeds[0].doc_id}  # the earliest
+    weather = registry.get_many(es, registry.alias(settings), [by_name["u_weather"].doc_id])
+    assert next(iter(weather.values()))["decision"]["story_id"] == by_name["u_weather"].doc_id
+
+
 @pytest.mark.parametrize("order_seed", [3, 11])
 def test_processing_order_does_not_change_the_groups(
     make_settings: Callable[..., Settings], es: Elasticsearch, labelled: list, order_seed: int

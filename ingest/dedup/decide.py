@@ -349,10 +349,10 @@ def _score(cfg: Thresholds, a: Mapping[str, Any], b: Mapping[str, Any]) -> float
     return story_score(a, b, cfg.story_title_weight, cfg.story_prior_docs)
 
 
-def _story(
+def _scored_peers(
     es: Elasticsearch, index: str, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
-) -> tuple[str, str, float, str]:
-    """(story id, tier, score, matched id): join the most similar recent story or start one."""
+) -> list[tuple[float, Peer]]:
+    """Recent similar articles with their story score, best first (ties by id: deterministic)."""
     like = {
         "more_like_this": {
             "fields": ["title", "body"],
@@ -374,21 +374,91 @@ def _story(
         es, index, [entry["doc_id"], *(p.doc_id for p in peers)], ["title", "body"]
     )
     own = vectors.get(entry["doc_id"], {})
-    scored = sorted(
+    return sorted(
         ((_score(cfg, own, vectors.get(p.doc_id, {})), p) for p in peers),
         key=lambda sp: (-sp[0], sp[1].doc_id),
     )
-    above = [(s, p) for s, p in scored if s >= cfg.story_threshold]
-    decided = [(s, p) for s, p in above if p.decided]
-    if decided:
-        s, p = decided[0]
-        return p.story_id, "story", s, p.doc_id
-    earlier = [(s, p) for s, p in above if p.rank < _rank(entry)]
+
+
+def _story(
+    es: Elasticsearch,
+    index: str,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    known: Mapping[str, Decision],
+    *,
+    founder: bool = False,
+) -> tuple[str, str, float, str]:
+    """(story id, tier, score, matched id): join a similar recent story or start one.
+
+    One rule every worker applies alike: among the stories of similar decided articles, the one
+    founded earliest (event time, id) wins; with none decided, the earliest similar article still
+    being decided founds it. ``founder`` (the re-check of an article that started a story) lets
+    its own story compete, so two founders that missed each other settle on the earlier one.
+    """
+    above = [(s, p) for s, p in _scored_peers(es, index, cfg, entry, known) if s >= cfg.story_threshold]
+    stories: dict[str, tuple[float, Peer] | None] = {}
+    for s, p in above:
+        if p.decided:
+            stories.setdefault(_founder_story(es, index, p.story_id, known), (s, p))
+    if stories and founder:
+        stories.setdefault(entry["doc_id"], None)
+    if stories:
+        best = _earliest_founded(es, index, entry, stories)
+        if (chosen := stories[best]) is not None:
+            return best, "story", chosen[0], chosen[1].doc_id
+    earlier = [(s, p) for s, p in above if not p.decided and p.rank < _rank(entry)]
     if earlier:
         s, p = min(earlier, key=lambda sp: sp[1].rank)
         return p.doc_id, "story", s, p.doc_id
-    best_score, best_id = (scored[0][0], scored[0][1].doc_id) if scored else (0.0, "")
+    best_score, best_id = max(((s, p.doc_id) for s, p in above), default=(0.0, ""))
     return entry["doc_id"], "new", best_score, best_id
+
+
+def _earliest_founded(
+    es: Elasticsearch, index: str, entry: Mapping[str, Any], stories: Mapping[str, object]
+) -> str:
+    """The story whose founder (a registered article: story id = its doc id) came first."""
+    docs = registry.get_many(es, index, [i for i in stories if i != entry["doc_id"]])
+    ranks = {i: _rank(doc) for i, doc in docs.items()} | {entry["doc_id"]: _rank(entry)}
+    return min(stories, key=lambda i: (ranks.get(i, ("~", i)), i))
+
+
+def _founder_story(es: Elasticsearch, index: str, story_id: str, known: Mapping[str, Decision]) -> str:
+    """Where the founder of ``story_id`` is now: a founder that joined an earlier story takes its
+    followers along (a few hops at most; founders only ever move to earlier stories)."""
+    for _ in range(4):
+        d = known.get(story_id)
+        if d is None:
+            doc = registry.get_many(es, index, [story_id]).get(story_id)
+            if doc is None or doc.get("state") != "decided":
+                return story_id
+            d = decision_from_registry(doc)
+        if d.story_id == story_id:
+            return story_id
+        story_id = d.story_id
+    return story_id
+
+
+def _recheck_story(
+    es: Elasticsearch,
+    index: str,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    d: Decision,
+    known: Mapping[str, Decision],
+) -> Decision:
+    """After writing, with every worker's decisions visible: the same story rule once more."""
+    if d.duplicate_of is not None:
+        story = _founder_story(es, index, d.story_id, known)
+        return d if story == d.story_id else replace(d, story_id=story)
+    story, tier, score, matched = _story(es, index, cfg, entry, {}, founder=d.tier == "new")
+    if story == d.story_id:
+        return d
+    reason = (
+        f"same story as {matched} (re-check)" if tier == "story" else _new_story_reason(cfg, score, matched)
+    )
+    return replace(d, story_id=story, tier=tier, score=score, matched_id=matched, reason=reason)
 
 
 def _decide_one(
@@ -471,6 +541,15 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
             changed.append(entry)
     if changed:
         registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in changed])
+    moved = []
+    for entry in todo:
+        before = known[entry["doc_id"]]
+        after = _recheck_story(es, index, cfg, entry, before, known)
+        if after.story_id != before.story_id:
+            known[entry["doc_id"]] = after
+            moved.append(entry)
+    if moved:
+        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in moved])
     return [known[a.doc_id] for a in articles]
 
 
