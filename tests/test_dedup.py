@@ -185,3 +185,52 @@ def test_document_fields_carry_the_audit() -> None:
     assert fields["dedup"]["tier"] == "near" and fields["dedup"]["matched_id"] == "y"
     assert fields["dedup"]["thresholds"]["near_jaccard"] == CFG.near_jaccard
     assert d.is_duplicate
+
+
+def _ans_csv(folder, rows: list[str], name: str = "test.csv"):
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text("s1,s2,stance\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_load_ans_reads_every_split_present(tmp_path) -> None:
+    from ingest.evaluation.dedup import HeadlinePair, load_ans
+
+    folder = _ans_csv(tmp_path / "ans", ["أ ب ج,أ ب د,agree"])
+    _ans_csv(folder, ["هـ و,ز ح,other", "ط ي,ط ك,disagree"], name="dev.csv")
+    assert load_ans(folder) == [
+        HeadlinePair("هـ و", "ز ح", "other"),  # dev before test (train, dev, test), rows in file order
+        HeadlinePair("ط ي", "ط ك", "disagree"),
+        HeadlinePair("أ ب ج", "أ ب د", "agree"),
+    ]
+
+
+def test_load_ans_missing_folder_is_a_config_error(tmp_path) -> None:
+    import pytest
+
+    from ingest.errors import ConfigError
+    from ingest.evaluation.dedup import load_ans
+
+    with pytest.raises(ConfigError) as info:
+        load_ans(tmp_path / "nowhere")
+    assert info.value.reason == "fixtures_missing"
+
+
+def test_load_ans_row_without_stance_is_a_config_error(tmp_path) -> None:
+    import pytest
+
+    from ingest.errors import ConfigError
+    from ingest.evaluation.dedup import load_ans
+
+    with pytest.raises(ConfigError) as info:
+        load_ans(_ans_csv(tmp_path / "ans", ["أ ب ج,أ ب د,agree", "أ ب ج,أ ب د,"]))
+    assert info.value.reason == "bad_row" and "line 3" in str(info.value)
+
+
+def test_same_story_counts_agree_against_other_and_disagree_apart() -> None:
+    from ingest.evaluation.dedup import HeadlinePair, _same_story_prf
+
+    pairs = [HeadlinePair("a", "b", st) for st in ("agree", "agree", "other", "disagree", "disagree")]
+    # Said same: agree 1 of 2 (TP 1, recall 0.5), other 1 (FP 1, precision 0.5), disagree 1 of 2.
+    line = _same_story_prf(pairs, [0.9, 0.1, 0.8, 0.7, 0.0], 0.5)
+    assert line == "P=0.500 R=0.500 F1=0.500; disagree called same story 1/2 = 0.500"

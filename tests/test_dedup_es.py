@@ -246,3 +246,18 @@ def test_unknown_story_is_a_clear_error(settings: Settings, es: Elasticsearch) -
     with pytest.raises(stories.StoryNotFound) as info:
         stories.story(es, settings, "nope")
     assert info.value.reason == "story_not_found"
+
+
+def test_ans_headline_scores(settings: Settings, es: Elasticsearch) -> None:
+    """Same headline: cosine 1; no shared word: 0; a paraphrase sharing the key words: in between."""
+    from ingest.evaluation.dedup import HeadlinePair, headline_scores
+
+    gold = "استقرار الذهب مع استمرار ضعف الدولار"
+    pairs = [
+        HeadlinePair(gold, gold, "agree"),
+        HeadlinePair(gold, "ضعف الدولار يدعم استقرار الذهب", "agree"),
+        HeadlinePair(gold, "المنتخب يتأهل إلى نهائيات كأس العالم", "other"),
+    ]
+    same, paraphrase, unrelated = headline_scores(es, settings, pairs)
+    assert abs(same - 1.0) < 1e-6 and unrelated == 0.0
+    assert settings.dedup_story_threshold <= paraphrase < 1.0

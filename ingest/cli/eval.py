@@ -22,6 +22,7 @@ def dedup(
     corpus: Annotated[bool, typer.Option(help="Also run on Settings.fixtures_dir/arabic-news.")] = True,
     limit: Annotated[int, typer.Option(help="Use only the first N corpus articles (0 = all).")] = 0,
     background_size: Annotated[int, typer.Option(help="Real articles registered for realistic IDF.")] = 1700,
+    ans: Annotated[bool, typer.Option(help="Also score ANS headline pairs (arabic-news/ans_stance).")] = True,
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
     from ingest.evaluation import dedup as ev
@@ -33,6 +34,9 @@ def dedup(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if corpus:
         for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if ans:
+        for line in ev.evaluate_ans(es, cfg, cfg.fixtures_dir / "arabic-news" / "ans_stance"):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

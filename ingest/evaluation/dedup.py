@@ -7,6 +7,8 @@ are calibrated on data and the numbers in the issue note can be reproduced with 
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import itertools
 import json
 import random
@@ -25,6 +27,8 @@ from elasticsearch import Elasticsearch
 from ingest import store
 from ingest.dedup import Decision, decide, registry
 from ingest.dedup.decide import Thresholds, entry_for
+from ingest.dedup.similarity import story_score
+from ingest.errors import ConfigError
 from ingest.models import Article, doc_id_for
 from ingest.settings import Settings
 
@@ -352,4 +356,90 @@ def evaluate_corpus(
         f"(predicted pairs {len(dup_pairs)}, silver pairs {len(silver_pairs)}, "
         f"recall of exact copies {len(dup_pairs & silver_pairs) / max(1, len(silver_pairs)):.3f})",
         f"  stories: {len(sizes)} ({multi} with 2+ articles, largest {max(sizes.values())})",
+    ]
+
+
+# --- ANS headline pairs -----------------------------------------------------------------------
+
+ANS_SPLITS = ("train", "dev", "test")
+ANS_SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+
+
+@dataclass(frozen=True)
+class HeadlinePair:
+    s1: str
+    s2: str
+    stance: str  # agree (same story) | disagree (same topic, contradicting claim) | other (unrelated)
+
+
+def load_ans(folder: Path) -> list[HeadlinePair]:
+    """The ANS stance pairs of every split present (columns s1, s2, stance)."""
+    paths = [folder / f"{split}.csv" for split in ANS_SPLITS if (folder / f"{split}.csv").is_file()]
+    if not paths:
+        raise ConfigError(f"ANS: no {'/'.join(ANS_SPLITS)}.csv in {folder}", reason="fixtures_missing")
+    pairs = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as fh:
+            for n, row in enumerate(csv.DictReader(fh), 2):
+                if not (row.get("s1") and row.get("s2") and row.get("stance")):
+                    raise ConfigError(f"ANS: {path.name} line {n}: needs s1, s2 and stance", reason="bad_row")
+                pairs.append(HeadlinePair(row["s1"].strip(), row["s2"].strip(), row["stance"].strip()))
+    return pairs
+
+
+def _headline_article(text: str, at: datetime) -> Article:
+    """A headline alone as an article: title and body both the headline, so the story score of
+    two such articles is exactly the cosine the story tier computes (title and body weights add to 1)."""
+    key = hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    return make_article(key, "ans", text, text, at)
+
+
+def headline_scores(es: Elasticsearch, settings: Settings, pairs: Sequence[HeadlinePair]) -> list[float]:
+    """Story score of each pair, from term vectors of every headline registered in a throwaway
+    registry (document frequencies from the headlines themselves, N read as ``story_prior_docs``)."""
+    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    th = Thresholds.from_settings(cfg)
+    at = datetime(2020, 1, 1, tzinfo=UTC)
+    articles = {t: _headline_article(t, at) for p in pairs for t in (p.s1, p.s2)}
+    store.apply_templates(es, cfg)
+    try:
+        index = registry.alias(cfg)
+        registry.register(es, index, [entry_for(a, th, at) for a in articles.values()])
+        ids = [a.doc_id for a in articles.values()]
+        vectors: dict[str, Any] = {}
+        for i in range(0, len(ids), 500):
+            vectors |= registry.term_vectors(es, index, ids[i : i + 500], ["title", "body"])
+    finally:
+        store.drop_prefix(es, cfg.index_prefix)
+    tv = {t: vectors.get(a.doc_id, {}) for t, a in articles.items()}
+    return [story_score(tv[p.s1], tv[p.s2], th.story_title_weight, th.story_prior_docs) for p in pairs]
+
+
+def _same_story_prf(pairs: Sequence[HeadlinePair], scores: Sequence[float], threshold: float) -> str:
+    said = [(p.stance, s >= threshold) for p, s in zip(pairs, scores, strict=True)]
+    tp = sum(1 for st, same in said if st == "agree" and same)
+    fp_ = sum(1 for st, same in said if st == "other" and same)
+    gold = sum(1 for st, _ in said if st == "agree")
+    disagree = [same for st, same in said if st == "disagree"]
+    return (
+        f"{_prf(tp, tp + fp_, gold)}; disagree called same story "
+        f"{sum(disagree)}/{len(disagree)} = {sum(disagree) / max(1, len(disagree)):.3f}"
+    )
+
+
+def evaluate_ans(es: Elasticsearch, settings: Settings, folder: Path) -> list[str]:
+    """Headline-level check of the story similarity on ANS (agree = same story, other = unrelated).
+
+    Disagree pairs are one headline and a contradicting claim about the same event: same topic
+    by construction, so "same story" for them is expected, not an error (informational only).
+    """
+    pairs = load_ans(folder)
+    scores = headline_scores(es, settings, pairs)
+    counts = {st: sum(1 for p in pairs if p.stance == st) for st in sorted({p.stance for p in pairs})}
+    thr = settings.dedup_story_threshold
+    return [
+        f"ANS headline pairs {folder}: {len(pairs)} pairs {counts}",
+        f"  same story (agree vs other) at story threshold {thr}: {_same_story_prf(pairs, scores, thr)}",
+        "  (disagree = same event, contradicting claim: same topic by construction, informational)",
+        *(f"    threshold {t:.2f}: {_same_story_prf(pairs, scores, t)}" for t in ANS_SWEEP),
     ]
