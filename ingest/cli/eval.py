@@ -30,8 +30,10 @@ def dedup(
     cfg = settings()
     es = store.connect(cfg)
     background = ev.load_saudinewsnet(cfg.fixtures_dir / "arabic-news" / "saudinewsnet")[:background_size]
-    for line in ev.evaluate_labelled(es, cfg, directory, background=background):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    # Also without background: the story score must hold in a small index (a demo, a new deployment).
+    for bg in (background, []) if background else ([],):
+        for line in ev.evaluate_labelled(es, cfg, directory, background=bg):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if corpus:
         for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
