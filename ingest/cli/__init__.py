@@ -37,5 +37,5 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:  # one line per HTTP request drowns the run's own messages
-        for noisy in ("elastic_transport", "httpx", "trafilatura"):
+        for noisy in ("elastic_transport", "httpx", "trafilatura", "readability"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
