@@ -31,6 +31,7 @@ def _dead_client() -> Elasticsearch:
 
 
 RULE = Rule(name="r", query="أرمينيا", channels=("hook",))
+LATER = "2030-01-01T00:00:00+00:00"
 HIT = Hit("d1", "s1", "t", "https://a.example/1", "a", "A", None, ("a",), (), ())
 
 
@@ -71,7 +72,7 @@ def takeover_hook(es: Elasticsearch) -> Iterator[tuple[list[str], str, list[str]
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             received.append(body["idempotency_key"])
             if len(received) == 1:
-                es.update(index=target[0], id=body["idempotency_key"], doc={"claimed_at": "2030-01-01T00:00:00+00:00"})
+                es.update(index=target[0], id=body["idempotency_key"], doc={"claimed_at": LATER})
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
