@@ -49,3 +49,9 @@ class StoreError(PermanentError):
     """Elasticsearch answered but refused the request (mapping conflict, bad query, ...)."""
 
     reason = "es_error"
+
+
+class StoreConflict(TransientError):
+    """A concurrent writer changed the document first (version conflict); re-read and retry later."""
+
+    reason = "es_conflict"

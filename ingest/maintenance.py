@@ -9,18 +9,14 @@ Nothing here deletes articles or dedup records; only state of sources that left 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import elastic_transport
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.config import load_sources
-from ingest.errors import StoreError, StoreUnavailable
 from ingest.models import to_json_dict
 from ingest.settings import Settings
 from ingest.sourcestate import SourceState, state_from_dict
@@ -72,17 +68,6 @@ class HealthReport:
                 f"{sum(s.items_per_day.values())} items in {self.days} days" for s in ordered]
 
 
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Elasticsearch errors -> ingest.errors, naming what was being done."""
-    try:
-        yield
-    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        raise StoreUnavailable(f"{what}: Elasticsearch unreachable ({type(exc).__name__})") from exc
-    except ApiError as exc:
-        raise StoreError(f"{what}: {exc.message}") from exc
-
-
 def source_health(settings: Settings, *, now: datetime | None = None,
                   days: int = REPORT_DAYS) -> HealthReport:
     """Every known source's health from its stored state, with its articles fetched per day."""
@@ -102,7 +87,7 @@ def _health(state: SourceState, per_day: dict[str, int]) -> SourceHealth:
 
 def all_states(es: Elasticsearch, settings: Settings) -> list[SourceState]:
     """Every stored source state (a sources list is small: one search)."""
-    with _translated("reading source states"):
+    with store.translated("reading source states"):
         hits = es.search(index=store.alias_name(settings.index_prefix, "sources"), size=MAX_SOURCES,
                          query={"match_all": {}})["hits"]["hits"]
     return [state_from_dict(h["_source"]) for h in hits]
@@ -115,7 +100,7 @@ def items_per_day(es: Elasticsearch, settings: Settings, *, since: datetime) -> 
                                                                   "calendar_interval": "day",
                                                                   "format": "yyyy-MM-dd",
                                                                   "min_doc_count": 1}}}}}
-    with _translated("counting articles per source and day"):
+    with store.translated("counting articles per source and day"):
         body = es.search(index=store.alias_name(settings.index_prefix, "articles"), size=0, aggs=aggs,
                          query={"range": {"fetched_at": {"gte": since.isoformat()}}})
     return {b["key"]: {d["key_as_string"]: d["doc_count"] for d in b["per_day"]["buckets"]}
@@ -133,7 +118,7 @@ def cleanup_expired_state(settings: Settings, *, now: datetime | None = None,
     expired = [s.source_id for s in all_states(es, settings)
                if s.source_id not in configured and (s.last_polled_at is None or s.last_polled_at < cutoff)]
     index = store.alias_name(settings.index_prefix, "sources")
-    with _translated("deleting expired source state"):
+    with store.translated("deleting expired source state"):
         for source_id in expired:
             es.options(ignore_status=404).delete(index=index, id=source_id, refresh=True)
     if expired:
@@ -147,7 +132,7 @@ def housekeeping(settings: Settings) -> dict[str, Any]:
     es = store.connect(settings)
     restored = restore_aliases(es, settings)
     aliases = store.apply_templates(es, settings)
-    with _translated("listing indices and aliases"):
+    with store.translated("listing indices and aliases"):
         indices = es.indices.get_alias(index=f"{settings.index_prefix}-*-v*", expand_wildcards="open")
     orphans = sorted(name for name, info in indices.items() if not info.get("aliases"))
     for name in orphans:
@@ -158,7 +143,7 @@ def housekeeping(settings: Settings) -> dict[str, Any]:
 def restore_aliases(es: Elasticsearch, settings: Settings) -> list[str]:
     """Aliases that were missing although their current versioned index exists, now put back."""
     restored = []
-    with _translated("restoring aliases"):
+    with store.translated("restoring aliases"):
         for spec in store.load_specs(settings.mappings_dir):
             alias, index = spec.alias(settings.index_prefix), spec.index(settings.index_prefix)
             if not es.indices.exists_alias(name=alias) and es.indices.exists(index=index):

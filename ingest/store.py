@@ -10,19 +10,45 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import elastic_transport
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
 
-from ingest.errors import ConfigError, StoreError, StoreUnavailable
+from ingest.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
 from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_FILE = "_analysis.json"
+# Answers meaning "the node cannot serve now" (overloaded, restarting, behind a proxy that lost it).
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """The one Elasticsearch error boundary: client errors -> ``ingest.errors``, naming ``what``.
+
+    Why here: "node unreachable" must be ``StoreUnavailable`` (exit 3, Airflow retries) whichever
+    caller hit it. Callers that expect a conflict or a 404 catch it inside the block, where it
+    happens; one that escapes becomes ``StoreConflict``. The message never holds credentials.
+    """
+    try:
+        yield
+    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+        raise StoreUnavailable(f"{what}: Elasticsearch unreachable ({type(exc).__name__})") from exc
+    except ConflictError as exc:
+        raise StoreConflict(f"{what}: version conflict ({exc.message})") from exc
+    except ApiError as exc:
+        if exc.meta.status in UNAVAILABLE_STATUSES:
+            raise StoreUnavailable(f"{what}: Elasticsearch answered {exc.meta.status} "
+                                   f"({exc.message})") from exc
+        raise StoreError(f"{what}: {exc.message}") from exc
+    except elastic_transport.TransportError as exc:
+        raise StoreUnavailable(f"{what}: transport error ({type(exc).__name__})") from exc
 
 
 def redact_url(url: str) -> str:

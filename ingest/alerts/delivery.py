@@ -19,9 +19,10 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from ingest import store
 from ingest.alerts import channels as chan
 from ingest.alerts.rules import Channel, Rule
-from ingest.errors import PermanentError, StoreError, TransientError
+from ingest.errors import IngestError, PermanentError, StoreError, StoreUnavailable, TransientError
 from ingest.indexer import bulk_write
 from ingest.settings import Settings
 
@@ -42,7 +43,8 @@ def queue(es: Elasticsearch, index: str, rule: Rule, kinds: Mapping[str, Channel
     """Create one pending delivery per channel of ``rule``; existing ones are left untouched."""
     docs = [_delivery_doc(rule, kinds[name], msg, delivery_id(*key_parts, name), now, not_before)
             for name in rule.channels]
-    report = bulk_write(es, index, docs, op_type="create")
+    with store.translated(f"queueing deliveries for rule {rule.name!r}"):
+        report = bulk_write(es, index, docs, op_type="create")
     if report.failed:
         raise StoreError(f"queueing deliveries for rule {rule.name!r} failed: {report.failed}")
     return Counter({"queued": len(report.ok), "already_queued": len(report.conflicts)})
@@ -69,25 +71,40 @@ def due(es: Elasticsearch, index: str, now: datetime) -> list[dict[str, Any]]:
                                    {"range": {"not_before": {"lte": now.isoformat()}}}]}}
     stale = {"bool": {"filter": [{"term": {"status": "sending"}},
                                  {"range": {"claimed_at": {"lt": (now - LEASE).isoformat()}}}]}}
-    es.indices.refresh(index=index)
-    resp = es.search(index=index, query={"bool": {"should": [pending, stale], "minimum_should_match": 1}},
-                     sort=[{"created_at": "asc"}], size=DUE_BATCH, seq_no_primary_term=True)
+    with store.translated(f"reading due deliveries from {index}"):
+        es.indices.refresh(index=index)
+        resp = es.search(index=index, query={"bool": {"should": [pending, stale], "minimum_should_match": 1}},
+                         sort=[{"created_at": "asc"}], size=DUE_BATCH, seq_no_primary_term=True)
     return list(resp["hits"]["hits"])
 
 
 def deliver_due(es: Elasticsearch, index: str, channels: Mapping[str, Channel], settings: Settings,
                 now: datetime) -> Counter[str]:
-    """Send every due delivery; returns counts by outcome (sent, pending, failed, ...)."""
-    return Counter(deliver_one(es, index, hit, channels, settings, now) for hit in due(es, index, now))
+    """Send every due delivery; returns counts by outcome (sent, pending, failed, ...).
+
+    One delivery's store error (other than the node being gone) is that delivery's outcome: it
+    stays in the queue and the loop goes on with the next.
+    """
+    counts: Counter[str] = Counter()
+    for hit in due(es, index, now):
+        try:
+            counts[deliver_one(es, index, hit, channels, settings, now)] += 1
+        except StoreUnavailable:
+            raise
+        except IngestError as exc:
+            log.error("delivery %s: %s (kept for the next run)", hit["_id"], exc)
+            counts[f"error:{exc.reason}"] += 1
+    return counts
 
 
 def _claim(es: Elasticsearch, index: str, hit: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    try:
-        return dict(es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
-                              if_primary_term=hit["_primary_term"],
-                              doc={"status": "sending", "claimed_at": now.isoformat()}))
-    except ConflictError:
-        return None  # another worker claimed it first: it sends, we do not
+    with store.translated(f"claiming delivery {hit['_id']}"):
+        try:
+            return dict(es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
+                                  if_primary_term=hit["_primary_term"],
+                                  doc={"status": "sending", "claimed_at": now.isoformat()}))
+        except ConflictError:
+            return None  # another worker claimed it first: it sends, we do not
 
 
 def deliver_one(es: Elasticsearch, index: str, hit: dict[str, Any], channels: Mapping[str, Channel],
@@ -113,8 +130,15 @@ def deliver_one(es: Elasticsearch, index: str, hit: dict[str, Any], channels: Ma
     update.update(attempts=attempts, updated_at=now.isoformat())
     if update["status"] == "pending" and attempts >= settings.alert_max_attempts:
         update["status"] = "failed"
-    es.update(index=index, id=hit["_id"], doc=update, if_seq_no=claim["_seq_no"],
-              if_primary_term=claim["_primary_term"])
+    with store.translated(f"recording the outcome of delivery {hit['_id']}"):
+        try:
+            es.update(index=index, id=hit["_id"], doc=update, if_seq_no=claim["_seq_no"],
+                      if_primary_term=claim["_primary_term"])
+        except ConflictError:
+            # Our lease ran out and another worker took the delivery over: its record wins.
+            log.warning("delivery %s: claim taken over by another worker; outcome %s not recorded",
+                        hit["_id"], update["status"])
+            return "claim_lost"
     return str(update["status"])
 
 
@@ -142,9 +166,10 @@ def _utcnow_iso() -> str:
 def history(es: Elasticsearch, index: str, *, rule: str | None = None, status: str | None = None,
             size: int = 50) -> list[dict[str, Any]]:
     """Most recent deliveries first, optionally for one rule or status."""
-    es.indices.refresh(index=index)
     wanted = (("rule", rule), ("status", status))
     filters: Iterable[dict[str, Any]] = [{"term": {k: v}} for k, v in wanted if v]
-    resp = es.search(index=index, query={"bool": {"filter": list(filters)}},
-                     sort=[{"created_at": "desc"}], size=size)
+    with store.translated(f"reading delivery history from {index}"):
+        es.indices.refresh(index=index)
+        resp = es.search(index=index, query={"bool": {"filter": list(filters)}},
+                         sort=[{"created_at": "desc"}], size=size)
     return [h["_source"] for h in resp["hits"]["hits"]]

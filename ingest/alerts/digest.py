@@ -14,6 +14,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ingest import store
 from ingest.alerts import delivery, render
 from ingest.alerts.rules import Channel, Rule
 from ingest.alerts.schedule import closed_windows, quiet_until, window_start
@@ -23,10 +24,11 @@ MAX_STORIES = 500
 
 def changed_alerts(es: Elasticsearch, index: str, rule: Rule, start: datetime, end: datetime) -> list[dict]:
     """Alerts of ``rule`` whose story first fired or gained outlets in [start, end)."""
-    es.indices.refresh(index=index)
     span = {"gte": start.isoformat(), "lt": end.isoformat()}
     query = {"bool": {"filter": [{"term": {"rule": rule.name}}, {"range": {"changed_at": span}}]}}
-    resp = es.search(index=index, query=query, size=MAX_STORIES, sort=[{"changed_at": "asc"}])
+    with store.translated(f"reading alerts of rule {rule.name!r} for its digest"):
+        es.indices.refresh(index=index)
+        resp = es.search(index=index, query=query, size=MAX_STORIES, sort=[{"changed_at": "asc"}])
     return [h["_source"] for h in resp["hits"]["hits"]]
 
 

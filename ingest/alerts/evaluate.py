@@ -67,7 +67,8 @@ def evaluate(settings: Settings, doc_ids: Sequence[str], *, now: datetime | None
     rules = [r for r in ruleset.rules if r.enabled]
     ids = list(dict.fromkeys(doc_ids))
     if ids:
-        run.es.indices.refresh(index=run.index("articles"))
+        with store.translated("refreshing articles before matching rules"):
+            run.es.indices.refresh(index=run.index("articles"))
         for rule in rules:
             _match_rule(run, rule, ids)
     for rule in rules:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import elastic_transport
 from elasticsearch import ApiError, Elasticsearch
 
+from ingest import store
 from ingest.alerts.rules import Rule, RuleError
-from ingest.errors import StoreUnavailable
 
 _SOURCE_FIELDS = ["title", "url", "source", "sources", "story_id", "published_at", "lang"]
 _EM = re.compile(r"<em>(.*?)</em>", re.DOTALL)
@@ -97,16 +96,15 @@ def search_rule(es: Elasticsearch, index: str, rule: Rule, *, ids: Sequence[str]
 
 
 def _search(es: Elasticsearch, index: str, rule: Rule, query: dict[str, Any], size: int) -> list[Hit]:
-    try:
-        resp = es.search(index=index, query=query, size=size, highlight=_highlight_spec(rule),
-                         source_includes=_SOURCE_FIELDS)
-    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        raise StoreUnavailable(f"searching {index} for rule {rule.name!r}: unreachable") from exc
-    except ApiError as exc:
-        if exc.meta.status >= 500:
-            raise StoreUnavailable(f"searching {index} for rule {rule.name!r}: {exc.message}") from exc
-        raise RuleError(rule.name, f"Elasticsearch refused the query: {_root_cause(exc)}",
-                        reason="bad_query") from exc
+    with store.translated(f"searching {index} for rule {rule.name!r}"):
+        try:
+            resp = es.search(index=index, query=query, size=size, highlight=_highlight_spec(rule),
+                             source_includes=_SOURCE_FIELDS)
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            raise RuleError(rule.name, f"Elasticsearch refused the query: {_root_cause(exc)}",
+                            reason="bad_query") from exc
     return [to_hit(h) for h in resp["hits"]["hits"]]
 
 

@@ -22,7 +22,7 @@ from ingest.config import read_yaml
 from ingest.errors import ConfigError
 from ingest.indexer import bulk_write
 from ingest.settings import Settings
-from ingest.store import alias_name
+from ingest.store import alias_name, translated
 
 RULES_KIND = "alert_rules"
 
@@ -234,8 +234,9 @@ def rule_document(rule: Rule) -> dict[str, Any]:
 
 def rules_from_index(es: Elasticsearch, settings: Settings) -> RuleSet:
     """Rules as last stored with ``store_rules`` (channels are not stored: they may hold secrets)."""
-    resp = es.search(index=alias_name(settings.index_prefix, RULES_KIND), size=1000,
-                     query={"match_all": {}})
+    with translated("reading stored alert rules"):
+        resp = es.search(index=alias_name(settings.index_prefix, RULES_KIND), size=1000,
+                         query={"match_all": {}})
     rules = tuple(Rule.model_validate({k: v for k, v in h["_source"].items()
                                        if k in Rule.model_fields}) for h in resp["hits"]["hits"])
     return RuleSet(rules, {}, (), "index")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
+from ingest import store
 from ingest.alerts.matching import Hit
 from ingest.alerts.rules import Rule
 from ingest.errors import TransientError
@@ -108,22 +109,31 @@ def record(es: Elasticsearch, index: str, rule: Rule, story_id: str, hits: Seque
     """Create or merge the alert for (rule, story) with optimistic concurrency."""
     aid = alert_id(rule.name, story_id)
     for _ in range(MAX_CONFLICT_RETRIES):
-        try:
-            current = es.get(index=index, id=aid)
-        except NotFoundError:
-            doc = new_alert(rule, story_id, hits, now)
-            try:
-                es.create(index=index, id=aid, document=doc)
-                return AlertChange("new", doc, tuple(doc["sources"]))
-            except ConflictError:
-                continue  # another worker created it first: merge into theirs
-        change = merge(current["_source"], hits, now)
-        if change.alert is current["_source"]:
+        with store.translated(f"recording alert {aid} (rule {rule.name!r})"):
+            change = _record_once(es, index, aid, rule, story_id, hits, now)
+        if change is not None:
             return change
-        try:
-            es.index(index=index, id=aid, document=change.alert, if_seq_no=current["_seq_no"],
-                     if_primary_term=current["_primary_term"])
-            return change
-        except ConflictError:
-            continue
     raise AlertConflict(f"alert {aid} (rule {rule.name!r}, story {story_id}): too many concurrent updates")
+
+
+def _record_once(es: Elasticsearch, index: str, aid: str, rule: Rule, story_id: str, hits: Sequence[Hit],
+                 now: datetime) -> AlertChange | None:
+    """One optimistic attempt; ``None`` means another writer won the race (re-read and merge)."""
+    try:
+        current = es.get(index=index, id=aid)
+    except NotFoundError:
+        doc = new_alert(rule, story_id, hits, now)
+        try:
+            es.create(index=index, id=aid, document=doc)
+        except ConflictError:
+            return None  # another worker created it first: merge into theirs
+        return AlertChange("new", doc, tuple(doc["sources"]))
+    change = merge(current["_source"], hits, now)
+    if change.alert is current["_source"]:
+        return change
+    try:
+        es.index(index=index, id=aid, document=change.alert, if_seq_no=current["_seq_no"],
+                 if_primary_term=current["_primary_term"])
+    except ConflictError:
+        return None
+    return change

@@ -1,0 +1,105 @@
+"""The one Elasticsearch boundary as the alerts package meets it: an unreachable node is
+``StoreUnavailable`` from every alerts function, and a lease conflict stays with its delivery."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from alerts_support import NOW, deliveries
+from elasticsearch import Elasticsearch
+
+from ingest import store
+from ingest.alerts import delivery, digest, state
+from ingest.alerts.matching import Hit
+from ingest.alerts.rules import Channel, Rule
+from ingest.errors import StoreConflict, StoreError, StoreUnavailable
+from ingest.settings import Settings
+
+
+def _dead_client() -> Elasticsearch:
+    """A real client aimed at a loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return Elasticsearch(f"http://127.0.0.1:{port}", max_retries=0, request_timeout=2)
+
+
+RULE = Rule(name="r", query="أرمينيا", channels=("hook",))
+LATER = "2030-01-01T00:00:00+00:00"
+HIT = Hit("d1", "s1", "t", "https://a.example/1", "a", "A", None, ("a",), (), ())
+
+
+@pytest.mark.parametrize("call", [
+    lambda es: state.record(es, "x-alerts", RULE, "s1", [HIT], NOW),
+    lambda es: delivery.due(es, "x-deliveries", NOW),
+    lambda es: delivery.history(es, "x-deliveries"),
+    lambda es: delivery.queue(es, "x-deliveries", RULE, {"hook": Channel(name="hook", type="log")},
+                              {"kind": "alert", "story_id": "s1"}, ("a", "1"), now=NOW, not_before=None),
+    lambda es: digest.changed_alerts(es, "x-alerts", RULE, NOW, NOW),
+], ids=["record", "due", "history", "queue", "digest"])
+def test_unreachable_node_is_store_unavailable_everywhere(call: Callable[[Elasticsearch], object]) -> None:
+    with pytest.raises(StoreUnavailable) as err:
+        call(_dead_client())
+    assert "unreachable" in str(err.value)
+
+
+def test_translated_names_refusals_and_conflicts(es: Elasticsearch, settings: Settings) -> None:
+    index = store.alias_name(settings.index_prefix, "alerts")
+    with pytest.raises(StoreError) as refused, store.translated("writing junk"):
+        es.index(index=index, id="x", document={"no_such_field": 1})  # dynamic: strict
+    assert refused.value.reason == "es_error" and "writing junk" in str(refused.value)
+    es.index(index=index, id="y", document={"rule": "r"})
+    with pytest.raises(StoreConflict) as conflict, store.translated("creating twice"):
+        es.create(index=index, id="y", document={"rule": "r"})
+    assert conflict.value.reason == "es_conflict"
+
+
+@pytest.fixture
+def takeover_hook(es: Elasticsearch) -> Iterator[tuple[list[str], str, list[str]]]:
+    """A webhook that, while the first delivery is being sent, lets "another worker" rewrite that
+    delivery (as after a lease expiry): the sender's final conditional update must then conflict."""
+    received: list[str] = []
+    target: list[str] = []  # [deliveries index]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(body["idempotency_key"])
+            if len(received) == 1:
+                es.update(index=target[0], id=body["idempotency_key"], doc={"claimed_at": LATER})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield received, f"http://127.0.0.1:{server.server_address[1]}/hook", target
+    server.shutdown()
+    server.server_close()
+
+
+def test_lease_conflict_does_not_abort_the_delivery_loop(es: Elasticsearch, settings: Settings,
+                                                         takeover_hook: tuple[list[str], str, list[str]],
+                                                         tmp_path: Path) -> None:
+    received, url, target = takeover_hook
+    index = store.alias_name(settings.index_prefix, delivery.DELIVERIES_KIND)
+    target.append(index)
+    channels = {"hook": Channel(name="hook", type="webhook", url=url)}
+    for n in ("1", "2"):
+        delivery.queue(es, index, RULE, channels, {"kind": "alert", "story_id": n}, ("alert", n), now=NOW,
+                       not_before=None)
+    counts = delivery.deliver_due(es, index, channels, settings, NOW)
+    assert counts == {"claim_lost": 1, "sent": 1}
+    assert len(received) == 2  # the second delivery went out although the first one conflicted
+    statuses = sorted(d["status"] for d in deliveries(es, settings))
+    assert statuses == ["sending", "sent"]  # the taken-over one stays with its new owner
+
