@@ -86,9 +86,10 @@ def _alternation(names: Iterable[str]) -> str:
 _G = _alternation(_GREGORIAN)
 _H = _alternation(_HIJRI)
 _SEP = r"[\s,،/\-]*"
-_TIME = (r"(?:[\s,،\-|–]*(?:الساعه\s*)?(?P<hh>\d{1,2})[:.](?P<mi>\d{2})(?::\d{2})?\s*"
+_TIME = (r"(?:[\s,،\-|–]*(?:(?:علي\s*)?الساعه\s*)?(?P<hh>\d{1,2})[:.](?P<mi>\d{2})(?::\d{2})?\s*"
          r"(?P<ampm>ص|م|صباحا|مساء|مساءا|AM|PM|am|pm)?(?![\w]))?")
 # «16 تشرين الثاني (نوفمبر) 2021» / «16 كانون الثاني/يناير 2021»: a second name in brackets or after /.
+_WORDS_MDY = re.compile(rf"(?<![\w])(?P<m>{_G})\s+(?P<d>\d{{1,2}})\s*[،,]\s*(?P<y>\d{{4}})(?!\d)")
 _WORDS = re.compile(
     rf"(?<!\d)(?P<d>\d{{1,2}}){_SEP}(?:من\s+)?(?P<m>{_G})(?:\s*[(/]\s*(?:{_G})\s*\)?)?{_SEP}(?P<y>\d{{4}})"
     rf"(?!\d)(?:\s*م(?![\w]))?{_TIME}")
@@ -181,7 +182,7 @@ def find_dates(text: str, *, now: datetime | None = None) -> list[Found]:
     """
     folded = fold(text)
     found: list[Found] = []
-    for match in _WORDS.finditer(folded):
+    for match in [*_WORDS.finditer(folded), *_WORDS_MDY.finditer(folded)]:
         value = _at(int(match["y"]), _GREGORIAN[match["m"]], int(match["d"]), match)
         if value:
             found.append(_mark(folded, match.start(), value, _family(match["m"]), match))
@@ -211,8 +212,9 @@ def _mark(folded: str, start: int, value: datetime, family: str, match: re.Match
     """Also an update date when an update marker follows at once («28 آب 2013، آخر تحديث 14:00»)."""
     before, after = folded[max(0, start - 40):start], folded[match.end():match.end() + 20]
     precision = MINUTE if match.groupdict().get("hh") else DAY
-    is_update = bool(_UPDATE.search(before) or _UPDATE_AFTER.match(after))
-    return Found(value, start, family, precision, is_update, bool(_PUBLISHED.search(before)))
+    published = bool(_PUBLISHED.search(before))  # «نشر في …» outweighs an update line that follows
+    is_update = bool(_UPDATE.search(before) or (_UPDATE_AFTER.match(after) and not published))
+    return Found(value, start, family, precision, is_update, published)
 
 
 def _relative(folded: str, now: datetime) -> list[Found]:
@@ -389,6 +391,14 @@ def page_evidence(html: str, url: str, *, htmldate: str = "", feed: datetime | N
     return [e for e in found if e is not None]
 
 
+def publication_date(html: str, url: str, *, fetched_at: datetime, htmldate: str = "",
+                     feed: datetime | None = None) -> DateChoice:
+    """The real path's date stage (``pipeline.build_article``, ``ingest eval dates``): all evidence
+    of a page, chosen with the article's fetch time as the moment it was first seen."""
+    evidence = page_evidence(html, url, htmldate=htmldate, feed=feed, now=fetched_at)
+    return choose(evidence, fetched_at=fetched_at, first_seen=fetched_at)
+
+
 # ---- choosing ---------------------------------------------------------------------------------
 
 def choose(evidence: Sequence[Evidence], *, fetched_at: datetime, first_seen: datetime | None = None,
@@ -434,6 +444,7 @@ __all__ = [
     "htmldate_evidence",
     "page_evidence",
     "parse_iso",
+    "publication_date",
     "publication_in_text",
     "structured_date",
     "url_date",

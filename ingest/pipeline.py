@@ -252,9 +252,8 @@ def build_article(fetched: Fetched, item: FeedItem, source: Source | None) -> Ar
         flags.append("no_rel_canonical")
     if canonical != item.canonical_url:
         flags.append("rel_canonical_differs")
-    evidence = dates.page_evidence(page.html, page.final_url, htmldate=candidate.date, feed=item.published_at,
-                                   now=page.fetched_at)
-    when = dates.choose(evidence, fetched_at=page.fetched_at, first_seen=page.fetched_at)
+    when = dates.publication_date(page.html, page.final_url, fetched_at=page.fetched_at,
+                                  htmldate=candidate.date, feed=item.published_at)
     flags.extend(f"date_rejected_{reason}" for reason in when.rejected)
     return Article(
         doc_id=item.doc_id, url=item.url, canonical_url=canonical, source_id=item.source_id,

@@ -5,12 +5,22 @@ Expected values are written from the strings' meaning (a calendar), not from the
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from elasticsearch import Elasticsearch
+from servers import HTML, RSS, LoopbackServer, Route, running
+from typer.testing import CliRunner
 
 from ingest import dates
+from ingest.cli import app
 from ingest.dates import Evidence
+from ingest.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dates"
 
 NOW = datetime(2021, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -169,3 +179,62 @@ def test_far_before_first_seen_rejected_unless_structured() -> None:
     structured = dates.choose([ev("structured", old)], fetched_at=NOW, first_seen=NOW)
     assert (visible.source, visible.rejected) == ("fetched", ("visible_too_old",))
     assert structured.value == old
+
+
+# ---- the real path: a loopback page whose only date is in Arabic words, through `ingest run --once` ----
+
+LEVANTINE = ("كانون الثاني", "شباط", "آذار", "نيسان", "أيار", "حزيران", "تموز", "آب", "أيلول", "تشرين الأول",
+             "تشرين الثاني", "كانون الأول")
+EASTERN_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackServer]:
+    yield from running()
+
+
+@pytest.mark.integration
+def test_run_once_indexes_the_date_written_in_arabic_words(
+        tmp_path: Path, loopback: LoopbackServer, make_settings: Callable[..., Settings],
+        es: Elasticsearch, seed_texts: dict[str, str]) -> None:
+    # No metadata date, no date in the URL, no pubDate in the feed: only words like «دمشق — ٥ أيار ٢٠٢٦»
+    # near the headline (three days before today, so plausible) and a footer year.
+    published = (datetime.now(UTC) - timedelta(days=3)).date()
+    words = f"{published.day} {LEVANTINE[published.month - 1]} {published.year}".translate(EASTERN_DIGITS)
+    text = seed_texts[sorted(seed_texts)[0]]
+    paragraphs = "\n".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n") if p.strip())
+    page = (FIXTURES / "words_only.html").read_text(encoding="utf-8")
+    for key, value in {"{title}": "اشتباكات على الحدود", "{date}": words, "{paragraphs}": paragraphs}.items():
+        page = page.replace(key, value)
+    base = loopback.url("").rstrip("/")
+    loopback.routes["/news/clashes"] = Route(200, HTML, page.encode("utf-8"))
+    feed = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>الشام</title>'
+            f"<item><title>اشتباكات على الحدود</title><link>{base}/news/clashes</link></item>"
+            "</channel></rss>")
+    loopback.routes["/feed.xml"] = Route(200, RSS, feed.encode("utf-8"))
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"- {{id: sham, name: الشام, url: '{base}/feed.xml'}}\n", encoding="utf-8")
+    cfg = make_settings()
+    env = {"INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix,
+           "INGEST_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "INGEST_PER_HOST_DELAY": "0"}
+
+    result = CliRunner().invoke(app, ["run", "--once", "--sources", str(sources)], env=env,
+                                catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    hits = es.search(index=f"{cfg.index_prefix}-articles", query={"match_all": {}})["hits"]["hits"]
+    assert len(hits) == 1
+    doc = hits[0]["_source"]
+    assert doc["published_at"] == f"{published.isoformat()}T00:00:00+00:00"
+    assert doc["date_source"] == "visible"
+
+
+def test_eval_dates_meets_the_goal_on_the_labelled_strings_and_the_arabic_pages() -> None:
+    result = CliRunner().invoke(app, ["eval", "dates"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    overall = next(line for line in lines if line.split()[:1] == ["all"])
+    assert float(overall.split()[-1]) >= 0.98, result.output
+    arabic = next(line for line in lines if line.strip().startswith("ar: date stage"))
+    right, total = arabic.split("date stage ")[1].split()[0].split("/")
+    assert right == total and int(total) >= 10, result.output
