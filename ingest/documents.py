@@ -34,6 +34,8 @@ def article_document(article: Article) -> dict[str, Any]:
     }
     if article.published_at is not None:
         doc["published_at"] = article.published_at.isoformat()
+    if article.date_source:
+        doc["date_source"] = article.date_source
     if article.fetched_at is not None:
         doc["fetched_at"] = article.fetched_at.isoformat()
     return doc

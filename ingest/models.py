@@ -71,6 +71,8 @@ class Article:
     tags: tuple[str, ...] = ()
     image: str = ""
     published_at: datetime | None = None
+    # Which evidence gave published_at: structured|visible|htmldate|url|feed|fetched (ingest.dates).
+    date_source: str = ""
     fetched_at: datetime | None = None
     extraction_method: str = ""
     extraction_flags: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from typing import Any
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch
 
-from ingest import dedup, documents, store
+from ingest import dates, dedup, documents, store
 from ingest.charset import decode_html
 from ingest.config import Source, load_sources
 from ingest.errors import IngestError, StoreError, StoreUnavailable
@@ -252,6 +252,9 @@ def build_article(fetched: Fetched, item: FeedItem, source: Source | None) -> Ar
         flags.append("no_rel_canonical")
     if canonical != item.canonical_url:
         flags.append("rel_canonical_differs")
+    when = dates.publication_date(page.html, page.final_url, fetched_at=page.fetched_at,
+                                  htmldate=candidate.date, feed=item.published_at)
+    flags.extend(f"date_rejected_{reason}" for reason in when.rejected)
     return Article(
         doc_id=item.doc_id, url=item.url, canonical_url=canonical, source_id=item.source_id,
         source_name=source.name if source else item.source_id, domain=host_of(page.final_url),
@@ -259,7 +262,7 @@ def build_article(fetched: Fetched, item: FeedItem, source: Source | None) -> Ar
         lang=candidate.lang or (source.lang if source else ""), country=source.country if source else "",
         description=candidate.description, summary=item.summary[:2000], site_name=candidate.site_name,
         authors=candidate.authors or item.authors, tags=tuple(dict.fromkeys([*item.tags, *candidate.tags])),
-        image=candidate.image, published_at=item.published_at or _date(candidate.date),
+        image=candidate.image, published_at=when.value, date_source=when.source,
         fetched_at=page.fetched_at, extraction_method=candidate.method, extraction_flags=tuple(flags))
 
 

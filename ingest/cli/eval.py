@@ -75,3 +75,21 @@ def crawl(
     cfg = settings()
     for line in ev.evaluate(cfg, directory or cfg.fixtures_dir):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+DEFAULT_DATES_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "dates" / "labelled.jsonl"
+
+
+@app.command()
+@reports_errors
+def dates(
+    labelled: Annotated[
+        Path, typer.Argument(help="Labelled Arabic date strings (JSON lines).")
+    ] = DEFAULT_DATES_FILE,
+) -> None:
+    """Publication-date accuracy per family on labelled strings and on the gold-dated real pages."""
+    from ingest.evaluation import dates as ev
+
+    cfg = settings()
+    for line in ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
