@@ -31,6 +31,17 @@ class Source(BaseModel):
     country: str = ""
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    # A registered extractor (ingest.extract.REGISTRY) tried before the default chain, e.g. a site rule.
+    extractor: str = ""
+
+    @field_validator("extractor")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ingest.extract import REGISTRY  # local: config stays importable without the extractors
+
+        if value and value not in REGISTRY:
+            raise ValueError(f"unknown extractor (registered: {', '.join(sorted(REGISTRY))})")
+        return value
 
     @field_validator("url")
     @classmethod

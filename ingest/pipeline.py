@@ -21,7 +21,7 @@ from ingest import dates, dedup, documents, store
 from ingest.charset import decode_html
 from ingest.config import Source, load_sources
 from ingest.errors import IngestError, StoreError, StoreUnavailable
-from ingest.extract import select
+from ingest.extract import chain_for, select
 from ingest.feeds import ParsedFeed, parse_feed, parse_sitemap
 from ingest.fetch import Fetched, Fetcher
 from ingest.indexer import bulk_write
@@ -243,7 +243,7 @@ def build_article(fetched: Fetched, item: FeedItem, source: Source | None) -> Ar
     decoded = decode_html(fetched.body, fetched.headers.get("content-type", ""))
     page = Page(item, fetched.final_url, fetched.status, fetched.content_type, decoded.encoding,
                 decoded.text, fetched.fetched_at)
-    candidate = select(page.html, page.final_url, item)
+    candidate = select(page.html, page.final_url, item, chain_for(source.extractor if source else ""))
     flags = [f"charset_{decoded.method}"]
     canonical = item.canonical_url
     try:

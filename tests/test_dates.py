@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli_support import run_once_and_read
 from elasticsearch import Elasticsearch
 from servers import HTML, RSS, LoopbackServer, Route, running
 from typer.testing import CliRunner
@@ -212,19 +213,10 @@ def test_run_once_indexes_the_date_written_in_arabic_words(
             f"<item><title>اشتباكات على الحدود</title><link>{base}/news/clashes</link></item>"
             "</channel></rss>")
     loopback.routes["/feed.xml"] = Route(200, RSS, feed.encode("utf-8"))
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(f"- {{id: sham, name: الشام, url: '{base}/feed.xml'}}\n", encoding="utf-8")
-    cfg = make_settings()
-    env = {"INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix,
-           "INGEST_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "INGEST_PER_HOST_DELAY": "0"}
-
-    result = CliRunner().invoke(app, ["run", "--once", "--sources", str(sources)], env=env,
-                                catch_exceptions=False)
-
-    assert result.exit_code == 0, result.output
-    hits = es.search(index=f"{cfg.index_prefix}-articles", query={"match_all": {}})["hits"]["hits"]
-    assert len(hits) == 1
-    doc = hits[0]["_source"]
+    docs = run_once_and_read(f"- {{id: sham, name: الشام, url: '{base}/feed.xml'}}\n", tmp_path,
+                             make_settings(), es)
+    assert len(docs) == 1
+    doc = docs[0]
     assert doc["published_at"] == f"{published.isoformat()}T00:00:00+00:00"
     assert doc["date_source"] == "visible"
 

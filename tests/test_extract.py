@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servers import article_page
+from cli_support import run_once_and_read
+from elasticsearch import Elasticsearch
+from servers import HTML, RSS, LoopbackServer, Route, article_page, running
 
 from ingest.charset import decode_html
+from ingest.config import load_sources
+from ingest.errors import ConfigError
 from ingest.extract import (
     MIN_BODY_CHARS,
+    REGISTRY,
     ExtractionFailed,
+    chain_for,
     from_readability,
     from_trafilatura,
     guess_lang,
     select,
 )
 from ingest.models import FeedItem
-from ingest.settings import load_settings
+from ingest.settings import Settings, load_settings
 
 BASE = "http://news.example"
 SITE = Path(__file__).parent / "fixtures" / "site"
@@ -100,3 +109,68 @@ def test_guess_lang() -> None:
     assert guess_lang('<html lang="ar-EG">', "") == "ar"
     assert guess_lang("<html>", "نص عربي خالص بلا أي وسم للغة") == "ar"
     assert guess_lang("<html>", "plain English text") == ""
+
+
+# ---- the registry and a per-site rule (LBC Group, checked against fundus' ground truth) ----------
+
+LBC = load_settings().fixtures_dir / "pages" / "arabic" / "lbcgroup_2026_fundus"
+
+
+def lbc_page() -> tuple[str, str, list[str]]:
+    """The real LBC page, its URL, and fundus' expected body paragraphs."""
+    html = gzip.decompress((LBC / "source.html.gz").read_bytes()).decode("utf-8")
+    url = next(iter(json.loads((LBC / "meta.info").read_text(encoding="utf-8")).values()))["url"]
+    truth = json.loads((LBC / "expected.json").read_text(encoding="utf-8"))["V1"]["body"]
+    return html, url, [p for section in truth["sections"] for p in section["paragraphs"]]
+
+
+def test_default_chain_by_name_and_a_source_s_extractor_runs_first() -> None:
+    assert chain_for() == tuple(REGISTRY[n] for n in ("trafilatura", "readability", "feed_summary"))
+    assert chain_for("lbcgroup")[0] == REGISTRY["lbcgroup"] and chain_for("lbcgroup")[1:] == chain_for()
+    with pytest.raises(ConfigError, match="unknown extractor 'nope'"):
+        chain_for("nope")
+
+
+def test_lbc_rule_gives_fundus_paragraphs_and_title() -> None:
+    html, url, paragraphs = lbc_page()
+    chosen = select(html, url, None, chain_for("lbcgroup"))
+    assert chosen.method == "css:lbcgroup"
+    assert chosen.text.split("\n") == paragraphs
+    assert "لغز لون شعر دونالد ترامب" in chosen.title
+
+
+def test_a_rule_that_no_longer_matches_falls_back_to_the_default_chain(page: tuple[str, str]) -> None:
+    chosen = select(page[0], f"{BASE}/news/003.html", item(), chain_for("lbcgroup"))
+    assert chosen.method == "trafilatura"
+
+
+def test_sources_yaml_names_a_registered_extractor_or_fails_naming_the_field(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("- {id: lbc, name: LBC, url: 'https://www.lbcgroup.tv/rss', extractor: lbcgroup}\n",
+                    encoding="utf-8")
+    bad.write_text("- {id: lbc, name: LBC, url: 'https://www.lbcgroup.tv/rss', extractor: lbc}\n",
+                   encoding="utf-8")
+    assert load_sources(good)[0].extractor == "lbcgroup"
+    with pytest.raises(ConfigError, match=r"field 'extractor': .*unknown extractor"):
+        load_sources(bad)
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackServer]:
+    yield from running()
+
+
+@pytest.mark.integration
+def test_run_once_uses_the_extractor_the_source_names(
+        tmp_path: Path, loopback: LoopbackServer, make_settings: Callable[..., Settings],
+        es: Elasticsearch) -> None:
+    html, _, paragraphs = lbc_page()
+    base = loopback.url("").rstrip("/")
+    loopback.routes["/news/lifestyle/898682/ar"] = Route(200, HTML, html.encode("utf-8"))
+    feed = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>LBC</title><item>'
+            f"<title>شعر وردي</title><link>{base}/news/lifestyle/898682/ar</link></item></channel></rss>")
+    loopback.routes["/rss"] = Route(200, RSS, feed.encode("utf-8"))
+    docs = run_once_and_read(f"- {{id: lbc, name: LBC, url: '{base}/rss', extractor: lbcgroup}}\n",
+                             tmp_path, make_settings(), es)
+    assert [d["extraction"]["method"] for d in docs] == ["css:lbcgroup"]
+    assert docs[0]["body"].split("\n") == paragraphs
