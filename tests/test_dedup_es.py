@@ -85,6 +85,18 @@ def test_same_url_from_a_second_feed_adds_a_source_and_keeps_the_decision(
     assert stored["sources"] == ["a", "a-rss2"]
 
 
+def test_a_40kb_title_is_registered_and_decided(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    """A page whose <title> holds a whole body: the registry write must not fail on the keyword."""
+    huge = ("عنوان طويل جدا " * 3000).strip()
+    art = _article("huge", seed_texts["000_aaa2bfcc0efe0d0d"], title=huge)
+    [d] = decide(es, settings, [art])
+    stored = registry.get_many(es, registry.alias(settings), [art.doc_id])[art.doc_id]
+    assert len(huge.encode()) > 40_000 and stored["state"] == "decided" and d.tier == "new"
+    assert stored["title_key"] == d.title_key and len(d.title_key) <= 512
+
+
 def test_empty_body_is_decided_by_title_and_story_only(settings: Settings, es: Elasticsearch) -> None:
     a, b = _article("e1", "", title="خبر أول مختلف"), _article("e2", "  ", title="خبر ثان آخر")
     da, db = decide(es, settings, [a, b])
