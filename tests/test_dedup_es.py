@@ -210,6 +210,22 @@ def test_processing_order_does_not_change_the_groups(
     assert pairwise(outcomes[0], outcomes[1]).f1 == 1.0
 
 
+def test_every_arrival_order_gives_the_same_stories_and_groups(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """Originals first, copies first, interleaved, split across two runs, two workers at once: the
+    registry ends with identical duplicate groups and story partitions (copies founding groups
+    before their originals used to split a story: the original never ran the story test)."""
+    from ingest.evaluation.dedup import order_classes, run_schedule
+
+    gold_dup = {x.article.doc_id: x.dup for x in labelled}
+    gold_story = {x.article.doc_id: x.story for x in labelled}
+    for name, schedule in order_classes(labelled).items():
+        dups, stories = run_schedule(es, settings, schedule)
+        assert pairwise(dups, gold_dup).f1 == 1.0, name
+        assert pairwise(stories, gold_story).f1 == 1.0, (name, stories)
+
+
 @pytest.mark.parametrize("background", [0, 1700])
 def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list, background: int) -> None:
     """Variants are copies; the five seeds are never copies of each other; unrelated texts join nothing.

@@ -387,32 +387,75 @@ def _story(
     entry: Mapping[str, Any],
     known: Mapping[str, Decision],
     *,
-    founder: bool = False,
-) -> tuple[str, str, float, str]:
-    """(story id, tier, score, matched id): join a similar recent story or start one.
+    own: str | None = None,
+) -> tuple[str, str, float, str, list[str]]:
+    """(story id, tier, score, matched id, other stories it links): join a similar recent story or
+    start one.
 
     One rule every worker applies alike: among the stories of similar decided articles, the one
     founded earliest (event time, id) wins; with none decided, the earliest similar article still
-    being decided founds it. ``founder`` (the re-check of an article that started a story) lets
-    its own story compete, so two founders that missed each other settle on the earlier one.
+    being decided founds it. ``own`` is a story the article already belongs to (its own, on the
+    re-check of a founder; its duplicate group's, for a copy): it competes too, so two founders
+    that missed each other settle on the earlier one. The other stories found are returned so the
+    caller merges them into the winner: a story is every article linked to it by any member,
+    whatever arrived first.
     """
     above = [(s, p) for s, p in _scored_peers(es, index, cfg, entry, known) if s >= cfg.story_threshold]
     stories: dict[str, tuple[float, Peer] | None] = {}
     for s, p in above:
         if p.decided:
             stories.setdefault(_founder_story(es, index, p.story_id, known), (s, p))
-    if stories and founder:
-        stories.setdefault(entry["doc_id"], None)
+    if own is not None:
+        stories.setdefault(own, None)
     if stories:
         best = _earliest_founded(es, index, entry, stories)
+        others = sorted(i for i in stories if i != best)
         if (chosen := stories[best]) is not None:
-            return best, "story", chosen[0], chosen[1].doc_id
+            return best, "story", chosen[0], chosen[1].doc_id, others
+        if own != entry["doc_id"]:
+            return best, "story", 0.0, "", others
+    else:
+        others = []
     earlier = [(s, p) for s, p in above if not p.decided and p.rank < _rank(entry)]
     if earlier:
         s, p = min(earlier, key=lambda sp: sp[1].rank)
-        return p.doc_id, "story", s, p.doc_id
+        return p.doc_id, "story", s, p.doc_id, others
     best_score, best_id = max(((s, p.doc_id) for s, p in above), default=(0.0, ""))
-    return entry["doc_id"], "new", best_score, best_id
+    return entry["doc_id"], "new", best_score, best_id, others
+
+
+def _merge_stories(
+    es: Elasticsearch, index: str, winner: str, others: list[str], known: dict[str, Decision]
+) -> None:
+    """Move the founders of ``others`` into ``winner`` when ``winner`` was founded earlier.
+
+    A founder is moved in this batch's decisions when it is one of them (written with the batch),
+    and in the registry with optimistic concurrency when it is decided there; its members follow
+    it (``_founder_story``). Founders only ever move to earlier stories, so races converge.
+    """
+    for other in others:
+        pair = {_founder_story(es, index, winner, known), _founder_story(es, index, other, known)}
+        if len(pair) == 1:
+            continue
+        lo, hi = sorted(pair, key=lambda i: (_founder_rank(es, index, i), i))
+        if hi in known and known[hi].story_id == hi:
+            known[hi] = replace(known[hi], story_id=lo)
+        for _ in range(5):
+            got = registry.get_versioned(es, index, hi)
+            if got is None or got[0].get("state") != "decided":
+                break
+            current = got[0]["decision"]["story_id"]
+            if current != hi:  # another worker moved it meanwhile: link where it went instead
+                if current != lo:
+                    _merge_stories(es, index, lo, [current], known)
+                break
+            if registry.set_story(es, index, hi, lo, got[1], got[2]):
+                break
+
+
+def _founder_rank(es: Elasticsearch, index: str, story_id: str) -> tuple[str, str]:
+    doc = registry.get_many(es, index, [story_id]).get(story_id)
+    return _rank(doc) if doc else ("~", story_id)
 
 
 def _earliest_founded(
@@ -446,13 +489,20 @@ def _recheck_story(
     cfg: Thresholds,
     entry: Mapping[str, Any],
     d: Decision,
-    known: Mapping[str, Decision],
+    known: dict[str, Decision],
 ) -> Decision:
-    """After writing, with every worker's decisions visible: the same story rule once more."""
+    """After writing, with every worker's decisions visible: the same story rule once more.
+
+    Lookups read the registry only (``{}``): what other workers wrote counts as much as this batch.
+    """
     if d.duplicate_of is not None:
-        story = _founder_story(es, index, d.story_id, known)
+        own = _founder_story(es, index, d.story_id, {})
+        story, *_, others = _story(es, index, cfg, entry, {}, own=own)
+        _merge_stories(es, index, story, others, known)
         return d if story == d.story_id else replace(d, story_id=story)
-    story, tier, score, matched = _story(es, index, cfg, entry, {}, founder=d.tier == "new")
+    own = entry["doc_id"] if d.tier == "new" else None
+    story, tier, score, matched, others = _story(es, index, cfg, entry, {}, own=own)
+    _merge_stories(es, index, story, others, known)
     if story == d.story_id:
         return d
     reason = (
@@ -466,7 +516,7 @@ def _decide_one(
     index: str,
     cfg: Thresholds,
     entry: Mapping[str, Any],
-    known: Mapping[str, Decision],
+    known: dict[str, Decision],
     order: int,
     previous: Decision | None = None,
 ) -> Decision:
@@ -485,23 +535,47 @@ def _decide_one(
     dup = _duplicate(es, index, cfg, entry, known, self_order)
     if dup is not None:
         root, (peer, tier, score) = dup
-        reason = f"{tier} copy of {peer.doc_id}" + ("" if peer.doc_id == root else f" (group root {root})")
-        story = _story_of(es, index, root, [peer], known)
-        return Decision(
-            tier=tier,
-            score=score,
-            matched_id=peer.doc_id,
-            duplicate_of=root,
-            story_id=story,
-            reason=reason,
-            **base,
-        )
+        if previous is not None and previous.duplicate_of == root:
+            return replace(previous, order=order)  # same group: its story is re-checked next
+        return _copy_decision(es, index, cfg, entry, known, root, (peer, tier, score), base)
     if previous is not None and previous.duplicate_of is None:
         return replace(previous, order=order)
-    story, tier, score, matched = _story(es, index, cfg, entry, known)
+    story, tier, score, matched, others = _story(es, index, cfg, entry, known)
+    _merge_stories(es, index, story, others, known)
     reason = f"same story as {matched}" if tier == "story" else _new_story_reason(cfg, score, matched)
     return Decision(
         tier=tier, score=score, matched_id=matched, duplicate_of=None, story_id=story, reason=reason, **base
+    )
+
+
+def _copy_decision(
+    es: Elasticsearch,
+    index: str,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    known: dict[str, Decision],
+    root: str,
+    match: tuple[Peer, str, float],
+    base: Mapping[str, Any],
+) -> Decision:
+    """A copy joins its group; the group's story is decided from all members, so the copy runs the
+    story test too: a story it links (which its group's first member may never have seen, when
+    the copy arrived first) joins the group's story, the earliest-founded one winning."""
+    peer, tier, score = match
+    group = _founder_story(es, index, _story_of(es, index, root, [peer], known), known)
+    story, _, _, via, others = _story(es, index, cfg, entry, known, own=group)
+    _merge_stories(es, index, story, others, known)
+    reason = f"{tier} copy of {peer.doc_id}" + ("" if peer.doc_id == root else f" (group root {root})")
+    if story != group:
+        reason += f"; its story links {via}"
+    return Decision(
+        tier=tier,
+        score=score,
+        matched_id=peer.doc_id,
+        duplicate_of=root,
+        story_id=story,
+        reason=reason,
+        **base,
     )
 
 
@@ -550,7 +624,13 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
             moved.append(entry)
     if moved:
         registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in moved])
-    return [known[a.doc_id] for a in articles]
+    return [_resolved(es, index, known[a.doc_id], known) for a in articles]
+
+
+def _resolved(es: Elasticsearch, index: str, d: Decision, known: Mapping[str, Decision]) -> Decision:
+    """The decision with its story where the story's founder is now (it may have moved on)."""
+    story = _founder_story(es, index, d.story_id, known)
+    return d if story == d.story_id else replace(d, story_id=story)
 
 
 def _seen_again(es: Elasticsearch, index: str, doc: Mapping[str, Any], entry: Mapping[str, Any]) -> Decision:
