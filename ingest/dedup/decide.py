@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -30,6 +30,7 @@ from ingest.models import Article
 from ingest.settings import Settings
 
 TIER_PRIORITY = {"exact": 0, "near": 1, "title": 2}
+CLOCK_MARGIN_S = 60  # how far another machine's clock may lag: registrations that recent are a race
 
 
 @dataclass(frozen=True)
@@ -527,9 +528,30 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     first = time.time_ns() // 1000
     q.prefetch_dups(todo)
     q.prefetch_stories(todo)
+    q.prefetch_weights(todo)
     for pos, entry in enumerate(todo):
         known[entry["doc_id"]] = _decide_one(q, cfg, entry, known, first + pos)
     registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in todo])
+    if _raced(q, todo, known, now):
+        _recheck(q, cfg, todo, known)
+    return [_resolved(q, known[a.doc_id], known) for a in articles]
+
+
+def _raced(q: Queries, todo: list[dict[str, Any]], known: Mapping[str, Decision], now: datetime) -> bool:
+    """Could another worker have decided without seeing this batch, or this batch without it?
+
+    Only if some candidate was another worker's undecided article, or another worker registered
+    an article since this call began (minus a margin for clocks of other machines). Otherwise
+    the re-check would read exactly the registry this batch was decided against: it is skipped.
+    """
+    ours = {e["doc_id"] for e in todo}
+    if q.saw_undecided - ours:
+        return True
+    return q.others_since(iso(now - timedelta(seconds=CLOCK_MARGIN_S)), ours | known.keys())
+
+
+def _recheck(q: Queries, cfg: Thresholds, todo: list[dict[str, Any]], known: dict[str, Decision]) -> None:
+    """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
     q.prefetch_dups(todo)
     for entry in todo:
@@ -539,7 +561,7 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
             known[entry["doc_id"]] = after
             changed.append(entry)
     if changed:
-        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in changed])
+        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in changed])
     moved = []
     q.prefetch_stories(todo)
     for entry in todo:
@@ -549,8 +571,7 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
             known[entry["doc_id"]] = after
             moved.append(entry)
     if moved:
-        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in moved])
-    return [_resolved(q, known[a.doc_id], known) for a in articles]
+        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in moved])
 
 
 def _resolved(q: Queries, d: Decision, known: Mapping[str, Decision]) -> Decision:

@@ -93,6 +93,7 @@ class Queries:
         self._stories: dict[str, list[dict[str, Any]]] = {}
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
+        self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
 
     # --- batched candidate searches (one msearch per pass) ---
 
@@ -105,18 +106,42 @@ class Queries:
         bodies = [(story_query(self.index, e, self.cfg), n, STORY_FIELDS) for e in entries]
         self._stories = dict(zip((e["doc_id"] for e in entries), self._msearch(bodies), strict=True))
 
+    def prefetch_weights(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Term weights of the batch and of every story candidate it has: one term-vectors call."""
+        ids = [e["doc_id"] for e in entries]
+        ids += [h["doc_id"] for hits in self._stories.values() for h in hits]
+        self.weights(ids)
+
+    def others_since(self, since: str, ours: Iterable[str]) -> bool:
+        """Did any other worker register an article since ``since``? (else a re-check is moot)"""
+        query = {
+            "bool": {
+                "filter": [{"range": {"registered_at": {"gte": since}}}],
+                "must_not": [{"ids": {"values": list(ours)}}],
+            }
+        }
+        try:
+            return bool(self.es.count(index=self.index, query=query)["count"])
+        except (elastic_transport.TransportError, ApiError) as exc:
+            raise registry._translate("count", exc) from exc
+
     def dup_candidates(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
         if (hits := self._dups.pop(entry["doc_id"], None)) is not None:
             return hits
-        return registry.search(self.es, self.index, dup_query(entry, self.cfg), size=DUP_CANDIDATES)
+        return self._seen(
+            registry.search(self.es, self.index, dup_query(entry, self.cfg), size=DUP_CANDIDATES)
+        )
 
     def story_candidates(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
         if (hits := self._stories.pop(entry["doc_id"], None)) is not None:
             return hits
         query = story_query(self.index, entry, self.cfg)
-        return registry.search(
-            self.es, self.index, query, size=self.cfg.story_candidates, fields=STORY_FIELDS
-        )
+        size = self.cfg.story_candidates
+        return self._seen(registry.search(self.es, self.index, query, size=size, fields=STORY_FIELDS))
+
+    def _seen(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.saw_undecided |= {h["doc_id"] for h in hits if h.get("state") != "decided"}
+        return hits
 
     def _msearch(self, bodies: list[tuple[dict[str, Any], int, list[str]]]) -> list[list[dict[str, Any]]]:
         if not bodies:
@@ -132,7 +157,9 @@ class Queries:
         for answer in answers:
             if "error" in answer:
                 raise registry.StoreError(f"dedup registry: msearch: {answer['error']}")
-            out.append([{**h["_source"], "_score": h["_score"] or 0.0} for h in answer["hits"]["hits"]])
+            out.append(
+                self._seen([{**h["_source"], "_score": h["_score"] or 0.0} for h in answer["hits"]["hits"]])
+            )
         return out
 
     # --- term weights, computed once per article and call ---
