@@ -17,20 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from ingest.dedup import fingerprint as fp
 from ingest.dedup import registry
-from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, iso
+from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, iso, stored_weights
 from ingest.dedup.similarity import weighted_story_score
 from ingest.models import Article
 from ingest.settings import Settings
 
 TIER_PRIORITY = {"exact": 0, "near": 1, "title": 2}
-CLOCK_MARGIN_S = 60  # how far another machine's clock may lag: registrations that recent are a race
 
 
 @dataclass(frozen=True)
@@ -515,13 +514,14 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     """One decision per article, same order. Registers and records them in the dedup registry."""
     index = registry.alias(settings)
     cfg = Thresholds.from_settings(settings)
-    q = Queries(es, index, cfg)
+    q = Queries(es, index, cfg, settings.es_shards)
     now = datetime.now(UTC)
     entries: dict[str, dict[str, Any]] = {}
     for article in articles:
         entries.setdefault(article.doc_id, entry_for(article, cfg, now))
     known: dict[str, Decision] = {}
-    for doc_id, doc in registry.register(es, index, list(entries.values())).items():
+    seq_nos: list[int] = []
+    for doc_id, doc in registry.register(es, index, list(entries.values()), seq_nos).items():
         if doc.get("state") == "decided":
             known[doc_id] = _seen_again(q, doc, entries[doc_id])
     todo = sorted((e for i, e in entries.items() if i not in known), key=_rank)
@@ -531,23 +531,24 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     q.prefetch_weights(todo)
     for pos, entry in enumerate(todo):
         known[entry["doc_id"]] = _decide_one(q, cfg, entry, known, first + pos)
+        entry["tw"] = stored_weights(q.weights([entry["doc_id"]])[entry["doc_id"]])
     registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in todo])
-    if _raced(q, todo, known, now):
+    if _raced(q, todo, known, min(seq_nos, default=-1)):
         _recheck(q, cfg, todo, known)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
 
-def _raced(q: Queries, todo: list[dict[str, Any]], known: Mapping[str, Decision], now: datetime) -> bool:
+def _raced(q: Queries, todo: list[dict[str, Any]], known: Mapping[str, Decision], seq_no: int) -> bool:
     """Could another worker have decided without seeing this batch, or this batch without it?
 
-    Only if some candidate was another worker's undecided article, or another worker registered
-    an article since this call began (minus a margin for clocks of other machines). Otherwise
-    the re-check would read exactly the registry this batch was decided against: it is skipped.
+    Only if some candidate was another worker's undecided article, or someone else wrote to the
+    registry after this batch was registered. Otherwise the re-check would read exactly the
+    registry this batch was decided against: it is skipped.
     """
     ours = {e["doc_id"] for e in todo}
     if q.saw_undecided - ours:
         return True
-    return q.others_since(iso(now - timedelta(seconds=CLOCK_MARGIN_S)), ours | known.keys())
+    return q.written_after(seq_no, ours | known.keys())
 
 
 def _recheck(q: Queries, cfg: Thresholds, todo: list[dict[str, Any]], known: dict[str, Decision]) -> None:

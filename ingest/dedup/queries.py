@@ -23,7 +23,8 @@ from ingest.dedup.similarity import FieldWeights, field_weights
 
 MIN_TITLE_WORDS = 3  # "أخبار" or "عاجل" alone is no evidence of a copy
 DUP_CANDIDATES = 100
-STORY_FIELDS = ["doc_id", "event_at", "state", "decision"]  # a story candidate: only what is scored
+STORY_FIELDS = ["doc_id", "event_at", "state", "decision", "tw"]  # a story candidate: what is scored
+STORY_QUERY_TERMS = 60
 
 
 def iso(value: datetime) -> str:
@@ -70,25 +71,40 @@ def dup_query(entry: Mapping[str, Any], cfg: Any) -> dict[str, Any]:
     }
 
 
-def story_query(index: str, entry: Mapping[str, Any], cfg: Any) -> dict[str, Any]:
-    like = {
-        "more_like_this": {
-            "fields": ["title", "body"],
-            "like": [{"_index": index, "_id": entry["doc_id"]}],
-            "min_term_freq": 1,
-            "min_doc_freq": 1,
-            "max_query_terms": 60,
-            "minimum_should_match": "10%",
+def story_query(entry: Mapping[str, Any], own: Mapping[str, FieldWeights], cfg: Any) -> dict[str, Any]:
+    """What ``more_like_this`` would run (its 60 best terms, 10% of them to match, no boosts),
+    built from the weights already computed: the node neither re-reads nor re-analyses the text."""
+    ranked = sorted(
+        ((w, field, term) for field in ("title", "body") for term, w in own[field].terms.items()),
+        key=lambda x: (-x[0], x[1], x[2]),
+    )[:STORY_QUERY_TERMS]
+    if not ranked:
+        return {"match_none": {}}
+    should = [{"term": {field: term}} for _, field, term in ranked]
+    like = {"bool": {"should": should, "minimum_should_match": max(1, len(should) // 10)}}
+    return {
+        "bool": {
+            "must": [like],
+            "filter": [window(entry, cfg.story_window_hours)],
+            "must_not": [{"ids": {"values": [entry["doc_id"]]}}],
         }
     }
-    return {"bool": {"must": [like], "filter": [window(entry, cfg.story_window_hours)]}}
+
+
+def stored_weights(weights: Mapping[str, FieldWeights]) -> dict[str, dict[str, float]]:
+    """The ``tw`` registry field: weights rounded (4 digits change no decision, halve the bytes)."""
+    return {f: {t: round(w, 4) for t, w in fw.terms.items()} for f, fw in weights.items()}
+
+
+def _loaded(tw: Mapping[str, Mapping[str, float]]) -> dict[str, FieldWeights]:
+    return {f: FieldWeights(dict(tw.get(f) or {})) for f in ("title", "body")}
 
 
 class Queries:
     """The registry as one ``decide`` call sees it: batched searches, cached weights and ranks."""
 
-    def __init__(self, es: Elasticsearch, index: str, cfg: Any) -> None:
-        self.es, self.index, self.cfg = es, index, cfg
+    def __init__(self, es: Elasticsearch, index: str, cfg: Any, shards: int = 1) -> None:
+        self.es, self.index, self.cfg, self.shards = es, index, cfg, shards
         self._dups: dict[str, list[dict[str, Any]]] = {}
         self._stories: dict[str, list[dict[str, Any]]] = {}
         self._weights: dict[str, dict[str, FieldWeights]] = {}
@@ -103,8 +119,11 @@ class Queries:
 
     def prefetch_stories(self, entries: Sequence[Mapping[str, Any]]) -> None:
         n = self.cfg.story_candidates
-        bodies = [(story_query(self.index, e, self.cfg), n, STORY_FIELDS) for e in entries]
+        own = self.weights(e["doc_id"] for e in entries)
+        bodies = [(story_query(e, own[e["doc_id"]], self.cfg), n, STORY_FIELDS) for e in entries]
         self._stories = dict(zip((e["doc_id"] for e in entries), self._msearch(bodies), strict=True))
+        for hits in self._stories.values():
+            self._remember(hits)
 
     def prefetch_weights(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Term weights of the batch and of every story candidate it has: one term-vectors call."""
@@ -112,11 +131,17 @@ class Queries:
         ids += [h["doc_id"] for hits in self._stories.values() for h in hits]
         self.weights(ids)
 
-    def others_since(self, since: str, ours: Iterable[str]) -> bool:
-        """Did any other worker register an article since ``since``? (else a re-check is moot)"""
+    def written_after(self, seq_no: int, ours: Iterable[str]) -> bool:
+        """Did anyone else write to the registry after ``seq_no``? (else a re-check is moot)
+
+        Sequence numbers order writes within a shard: with a registry of one shard (the default)
+        this is exact; with more, the answer is always yes (re-check).
+        """
+        if self.shards != 1:
+            return True
         query = {
             "bool": {
-                "filter": [{"range": {"registered_at": {"gte": since}}}],
+                "filter": [{"range": {"_seq_no": {"gt": seq_no}}}],
                 "must_not": [{"ids": {"values": list(ours)}}],
             }
         }
@@ -135,9 +160,17 @@ class Queries:
     def story_candidates(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
         if (hits := self._stories.pop(entry["doc_id"], None)) is not None:
             return hits
-        query = story_query(self.index, entry, self.cfg)
+        query = story_query(entry, self.weights([entry["doc_id"]])[entry["doc_id"]], self.cfg)
         size = self.cfg.story_candidates
-        return self._seen(registry.search(self.es, self.index, query, size=size, fields=STORY_FIELDS))
+        hits = registry.search(self.es, self.index, query, size=size, fields=STORY_FIELDS)
+        return self._remember(self._seen(hits))
+
+    def _remember(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Candidates carrying their stored weights need no term-vectors call."""
+        for h in hits:
+            if h.get("tw") and h["doc_id"] not in self._weights:
+                self._weights[h["doc_id"]] = _loaded(h["tw"])
+        return hits
 
     def _seen(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self.saw_undecided |= {h["doc_id"] for h in hits if h.get("state") != "decided"}

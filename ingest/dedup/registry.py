@@ -47,14 +47,20 @@ def _translate(what: str, exc: Exception) -> Exception:
     return exc
 
 
-def register(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Create each entry unless its id exists; return the existing documents of those that did."""
+def register(
+    es: Elasticsearch, index: str, entries: list[dict[str, Any]], seq_nos: list[int] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Create each entry unless its id exists; return the existing documents of those that did.
+
+    ``seq_nos`` collects the sequence numbers of the created entries (what came after them)."""
     actions = ({"_op_type": "create", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
     taken: list[str] = []
     try:
         for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
             outcome = item["create"]
             if ok:
+                if seq_nos is not None:
+                    seq_nos.append(int(outcome["_seq_no"]))
                 continue
             if outcome.get("status") != 409:
                 raise StoreError(
