@@ -7,12 +7,13 @@ workers never need to update a shared story document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from ingest.dedup import registry
+from ingest.dedup import Decision, registry
+from ingest.dedup.decide import decision_from_registry
 from ingest.errors import PermanentError
 from ingest.settings import Settings
 
@@ -58,6 +59,30 @@ def story(es: Elasticsearch, settings: Settings, story_id: str, *, size: int = 2
             for d in docs
         ),
     )
+
+
+def final_decisions(es: Elasticsearch, settings: Settings, doc_ids: list[str]) -> dict[str, Decision]:
+    """Each article's decision as the registry holds it now, its story followed to where the story's
+    founder went (a story that joined an earlier one takes its members along)."""
+    index = registry.alias(settings)
+    docs = registry.get_many(es, index, doc_ids)
+    out = {i: decision_from_registry(d) for i, d in docs.items() if d.get("state") == "decided"}
+
+    def founder_story(story_id: str) -> str | None:
+        doc = docs.get(story_id)
+        if doc is None:
+            doc = docs[story_id] = registry.get_many(es, index, [story_id]).get(story_id) or {}
+        return doc["decision"]["story_id"] if doc.get("state") == "decided" else None
+
+    def resolve(story_id: str) -> str:
+        for _ in range(16):  # founders only move to earlier stories: a few hops at most
+            nxt = founder_story(story_id)
+            if not nxt or nxt == story_id:
+                break
+            story_id = nxt
+        return story_id
+
+    return {i: replace(d, story_id=resolve(d.story_id)) for i, d in out.items()}
 
 
 def story_of_article(es: Elasticsearch, settings: Settings, doc_id: str) -> str:

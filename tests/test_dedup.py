@@ -90,6 +90,14 @@ def test_title_key_is_normalised() -> None:
     assert fp.title_key("عاجل: الأمم المتحدة تُدين الهجوم") == fp.title_key("الامم المتحده تدين الهجوم!")
 
 
+def test_a_40kb_title_gives_a_bounded_key_that_still_matches_its_start() -> None:
+    huge = " ".join(f"كلمة{i % 500}" for i in range(6000))  # ~40 KB of "headline" (a body in <title>)
+    key = fp.title_key(huge)
+    assert len(huge.encode()) > 40_000 and len(key.encode()) < 2 * fp.MAX_TITLE_KEY_CHARS
+    assert key == fp.title_key(" ".join(f"كلمة{i}" for i in range(fp.MAX_TITLE_KEY_WORDS)))  # its start
+    assert fp.title_key(huge + " ذيل مختلف") == key  # same start, same key
+
+
 def _entry(doc_id: str, body: str, **kw: str) -> dict:
     return entry_for(_article(doc_id, body, **kw), CFG, datetime(2021, 11, 16, tzinfo=UTC))
 

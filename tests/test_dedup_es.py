@@ -85,6 +85,18 @@ def test_same_url_from_a_second_feed_adds_a_source_and_keeps_the_decision(
     assert stored["sources"] == ["a", "a-rss2"]
 
 
+def test_a_40kb_title_is_registered_and_decided(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    """A page whose <title> holds a whole body: the registry write must not fail on the keyword."""
+    huge = ("عنوان طويل جدا " * 3000).strip()
+    art = _article("huge", seed_texts["000_aaa2bfcc0efe0d0d"], title=huge)
+    [d] = decide(es, settings, [art])
+    stored = registry.get_many(es, registry.alias(settings), [art.doc_id])[art.doc_id]
+    assert len(huge.encode()) > 40_000 and stored["state"] == "decided" and d.tier == "new"
+    assert stored["title_key"] == d.title_key and len(d.title_key) <= 512
+
+
 def test_empty_body_is_decided_by_title_and_story_only(settings: Settings, es: Elasticsearch) -> None:
     a, b = _article("e1", "", title="خبر أول مختلف"), _article("e2", "  ", title="خبر ثان آخر")
     da, db = decide(es, settings, [a, b])
@@ -148,6 +160,7 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     registered, worker 2 decided s000 while s004 was still pending (later, so not its founder):
     both started a story. Each worker's re-check must move s004 into s000's story, never back."""
     from ingest.dedup.decide import Thresholds, _recheck_story, _stored, entry_for
+    from ingest.dedup.queries import Queries
 
     by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
     s000, s004 = by_name["s000"], by_name["s004"]
@@ -158,8 +171,9 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     d000 = replace(d004, doc_id=s000.doc_id, story_id=s000.doc_id, matched_id="", score=0.0)
     registry.write(es, index, [_stored(e000, d000)])  # worker 2's first-pass decision
     e004 = registry.get_many(es, index, [s004.doc_id])[s004.doc_id]
-    assert _recheck_story(es, index, cfg, e000, d000, {}).story_id == s000.doc_id  # earlier founder stays
-    moved = _recheck_story(es, index, cfg, e004, d004, {})
+    kept = _recheck_story(Queries(es, index, cfg), cfg, e000, d000, {})
+    assert kept.story_id == s000.doc_id  # the earlier founder stays
+    moved = _recheck_story(Queries(es, index, cfg), cfg, e004, d004, {})
     assert moved.story_id == s000.doc_id and moved.tier == "story" and moved.matched_id == s000.doc_id
 
 
@@ -196,6 +210,22 @@ def test_processing_order_does_not_change_the_groups(
         dups, _ = groups_of(decisions)
         outcomes.append(dups)
     assert pairwise(outcomes[0], outcomes[1]).f1 == 1.0
+
+
+def test_every_arrival_order_gives_the_same_stories_and_groups(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """Originals first, copies first, interleaved, split across two runs, two workers at once: the
+    registry ends with identical duplicate groups and story partitions (copies founding groups
+    before their originals used to split a story: the original never ran the story test)."""
+    from ingest.evaluation.dedup import order_classes, run_schedule
+
+    gold_dup = {x.article.doc_id: x.dup for x in labelled}
+    gold_story = {x.article.doc_id: x.story for x in labelled}
+    for name, schedule in order_classes(labelled).items():
+        dups, stories = run_schedule(es, settings, schedule)
+        assert pairwise(dups, gold_dup).f1 == 1.0, name
+        assert pairwise(stories, gold_story).f1 == 1.0, (name, stories)
 
 
 @pytest.mark.parametrize("background", [0, 1700])

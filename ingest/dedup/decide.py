@@ -17,19 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from ingest.dedup import fingerprint as fp
 from ingest.dedup import registry
-from ingest.dedup.similarity import story_score
+from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, iso, stored_weights
+from ingest.dedup.similarity import weighted_story_score
 from ingest.models import Article
 from ingest.settings import Settings
 
 TIER_PRIORITY = {"exact": 0, "near": 1, "title": 2}
-MIN_TITLE_WORDS = 3  # "أخبار" or "عاجل" alone is no evidence of a copy
 
 
 @dataclass(frozen=True)
@@ -131,12 +131,6 @@ class Peer:
     doc: Mapping[str, Any]
 
 
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds")
-
-
 def _rank(entry: Mapping[str, Any]) -> tuple[str, str]:
     return (entry["event_at"], entry["doc_id"])
 
@@ -161,8 +155,8 @@ def entry_for(article: Article, cfg: Thresholds, now: datetime) -> dict[str, Any
         "sources": [article.source_id],
         "title": article.title,
         "body": article.body,
-        "event_at": _iso(article.published_at or article.fetched_at or now),
-        "registered_at": _iso(now),
+        "event_at": iso(article.published_at or article.fetched_at or now),
+        "registered_at": iso(now),
         "content_hash": f.content_hash,
         "title_key": f.title_key,
         "lsh": list(f.lsh),
@@ -203,43 +197,6 @@ def _peer(doc: Mapping[str, Any], known: Mapping[str, Decision]) -> Peer:
     return Peer(doc["doc_id"], _rank(doc), True, d.duplicate_of or d.doc_id, d.story_id, d.order, doc)
 
 
-def _window(entry: Mapping[str, Any], hours: float) -> dict[str, Any]:
-    at = datetime.fromisoformat(entry["event_at"])
-    return {
-        "range": {
-            "event_at": {"gte": _iso(at - timedelta(hours=hours)), "lte": _iso(at + timedelta(hours=hours))}
-        }
-    }
-
-
-def _dup_query(entry: Mapping[str, Any], cfg: Thresholds) -> dict[str, Any]:
-    should: list[dict[str, Any]] = []
-    if entry["content_hash"]:
-        should.append({"term": {"content_hash": entry["content_hash"]}})
-        should.append(
-            {"bool": {"filter": [{"terms": {"lsh": entry["lsh"]}}, _window(entry, cfg.near_window_hours)]}}
-        )
-    if len(entry["title_key"].split()) >= MIN_TITLE_WORDS:
-        should.append(
-            {
-                "bool": {
-                    "filter": [
-                        {"term": {"title_key": entry["title_key"]}},
-                        {"term": {"source_id": entry["source_id"]}},
-                        _window(entry, cfg.title_window_hours),
-                    ]
-                }
-            }
-        )
-    return {
-        "bool": {
-            "should": should or [{"match_none": {}}],
-            "minimum_should_match": 1,
-            "must_not": [{"ids": {"values": [entry["doc_id"]]}}],
-        }
-    }
-
-
 def _match(entry: Mapping[str, Any], other: Mapping[str, Any], cfg: Thresholds) -> tuple[str, float] | None:
     """The strongest duplicate evidence between two registry entries, if any passes its threshold."""
     if entry["content_hash"] and entry["content_hash"] == other.get("content_hash"):
@@ -277,21 +234,20 @@ def _bodies_agree(
 
 
 def _root_orders(
-    es: Elasticsearch, index: str, roots: set[str], peers: list[Peer], known: Mapping[str, Decision]
+    q: Queries, roots: set[str], peers: list[Peer], known: Mapping[str, Decision]
 ) -> dict[str, int]:
     """When each root was decided (its ``order``): the earliest-decided root wins a race."""
     orders = {p.doc_id: p.order for p in peers if p.decided and p.doc_id in roots}
     orders |= {r: known[r].order for r in roots if r in known and known[r].duplicate_of is None}
     missing = roots - orders.keys()
-    for doc_id, doc in registry.get_many(es, index, missing).items():
+    for doc_id, doc in q.get_many(missing).items():
         if doc.get("state") == "decided":
             orders[doc_id] = int(doc["decision"].get("order") or 0)
     return {r: orders.get(r, 2**62) for r in roots}
 
 
 def _choose_root(
-    es: Elasticsearch,
-    index: str,
+    q: Queries,
     entry: Mapping[str, Any],
     matches: list[tuple[Peer, str, float]],
     known: Mapping[str, Decision],
@@ -301,7 +257,7 @@ def _choose_root(
     decided = [p for p, _, _ in matches if p.decided]
     if decided or self_order is not None:
         roots = {p.root for p in decided}
-        orders = _root_orders(es, index, roots, [p for p, _, _ in matches], known)
+        orders = _root_orders(q, roots, [p for p, _, _ in matches], known)
         if self_order is not None:
             orders[entry["doc_id"]] = self_order
         if orders:
@@ -311,19 +267,18 @@ def _choose_root(
 
 
 def _duplicate(
-    es: Elasticsearch,
-    index: str,
+    q: Queries,
     cfg: Thresholds,
     entry: Mapping[str, Any],
     known: Mapping[str, Decision],
     self_order: int | None,
 ) -> tuple[str, tuple[Peer, str, float]] | None:
     """(root id, best supporting match) when ``entry`` duplicates a registered article."""
-    peers = [_peer(doc, known) for doc in registry.search(es, index, _dup_query(entry, cfg), size=100)]
+    peers = [_peer(doc, known) for doc in q.dup_candidates(entry)]
     matches = [(p, *m) for p in peers if (m := _match(entry, p.doc, cfg)) is not None]
     if not matches:
         return None
-    root = _choose_root(es, index, entry, matches, known, self_order)
+    root = _choose_root(q, entry, matches, known, self_order)
     if root == entry["doc_id"]:
         return None
     support = [m for m in matches if m[0].root == root or m[0].doc_id == root] or matches
@@ -331,106 +286,118 @@ def _duplicate(
     return root, best
 
 
-def _story_of(
-    es: Elasticsearch, index: str, root: str, peers: list[Peer], known: Mapping[str, Decision]
-) -> str:
+def _story_of(q: Queries, root: str, peers: list[Peer], known: Mapping[str, Decision]) -> str:
     if root in known:
         return known[root].story_id
     for p in peers:
         if p.doc_id == root and p.decided:
             return p.story_id
-    doc = registry.get_many(es, index, [root]).get(root)
+    doc = q.get_many([root]).get(root)
     if doc and doc.get("state") == "decided":
         return str(doc["decision"]["story_id"])
     return root  # the root is still being decided elsewhere: it will found its own story
 
 
-def _score(cfg: Thresholds, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
-    return story_score(a, b, cfg.story_title_weight, cfg.story_prior_docs)
-
-
 def _scored_peers(
-    es: Elasticsearch, index: str, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
+    q: Queries, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
 ) -> list[tuple[float, Peer]]:
     """Recent similar articles with their story score, best first (ties by id: deterministic)."""
-    like = {
-        "more_like_this": {
-            "fields": ["title", "body"],
-            "like": [{"_index": index, "_id": entry["doc_id"]}],
-            "min_term_freq": 1,
-            "min_doc_freq": 1,
-            "max_query_terms": 60,
-            "minimum_should_match": "10%",
-        }
-    }
-    query = {"bool": {"must": [like], "filter": [_window(entry, cfg.story_window_hours)]}}
-    peers = [
-        _peer(doc, known)
-        for doc in registry.search(
-            es, index, query, size=cfg.story_candidates, fields=["doc_id", "event_at", "state", "decision"]
-        )
-    ]
-    vectors = registry.term_vectors(
-        es, index, [entry["doc_id"], *(p.doc_id for p in peers)], ["title", "body"]
-    )
-    own = vectors.get(entry["doc_id"], {})
+    peers = [_peer(doc, known) for doc in q.story_candidates(entry)]
+    w = q.weights([entry["doc_id"], *(p.doc_id for p in peers)])
+    own = w[entry["doc_id"]]
     return sorted(
-        ((_score(cfg, own, vectors.get(p.doc_id, {})), p) for p in peers),
+        ((weighted_story_score(own, w[p.doc_id], cfg.story_title_weight), p) for p in peers),
         key=lambda sp: (-sp[0], sp[1].doc_id),
     )
 
 
 def _story(
-    es: Elasticsearch,
-    index: str,
+    q: Queries,
     cfg: Thresholds,
     entry: Mapping[str, Any],
     known: Mapping[str, Decision],
     *,
-    founder: bool = False,
-) -> tuple[str, str, float, str]:
-    """(story id, tier, score, matched id): join a similar recent story or start one.
+    own: str | None = None,
+) -> tuple[str, str, float, str, list[str]]:
+    """(story id, tier, score, matched id, other stories it links): join a similar recent story or
+    start one.
 
     One rule every worker applies alike: among the stories of similar decided articles, the one
     founded earliest (event time, id) wins; with none decided, the earliest similar article still
-    being decided founds it. ``founder`` (the re-check of an article that started a story) lets
-    its own story compete, so two founders that missed each other settle on the earlier one.
+    being decided founds it. ``own`` is a story the article already belongs to (its own, on the
+    re-check of a founder; its duplicate group's, for a copy): it competes too, so two founders
+    that missed each other settle on the earlier one. The other stories found are returned so the
+    caller merges them into the winner: a story is every article linked to it by any member,
+    whatever arrived first.
     """
-    above = [(s, p) for s, p in _scored_peers(es, index, cfg, entry, known) if s >= cfg.story_threshold]
+    above = [(s, p) for s, p in _scored_peers(q, cfg, entry, known) if s >= cfg.story_threshold]
     stories: dict[str, tuple[float, Peer] | None] = {}
     for s, p in above:
         if p.decided:
-            stories.setdefault(_founder_story(es, index, p.story_id, known), (s, p))
-    if stories and founder:
-        stories.setdefault(entry["doc_id"], None)
+            stories.setdefault(_founder_story(q, p.story_id, known), (s, p))
+    if own is not None:
+        stories.setdefault(own, None)
     if stories:
-        best = _earliest_founded(es, index, entry, stories)
+        best = _earliest_founded(q, entry, stories)
+        others = sorted(i for i in stories if i != best)
         if (chosen := stories[best]) is not None:
-            return best, "story", chosen[0], chosen[1].doc_id
+            return best, "story", chosen[0], chosen[1].doc_id, others
+        if own != entry["doc_id"]:
+            return best, "story", 0.0, "", others
+    else:
+        others = []
     earlier = [(s, p) for s, p in above if not p.decided and p.rank < _rank(entry)]
     if earlier:
         s, p = min(earlier, key=lambda sp: sp[1].rank)
-        return p.doc_id, "story", s, p.doc_id
+        return p.doc_id, "story", s, p.doc_id, others
     best_score, best_id = max(((s, p.doc_id) for s, p in above), default=(0.0, ""))
-    return entry["doc_id"], "new", best_score, best_id
+    return entry["doc_id"], "new", best_score, best_id, others
 
 
-def _earliest_founded(
-    es: Elasticsearch, index: str, entry: Mapping[str, Any], stories: Mapping[str, object]
-) -> str:
+def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, Decision]) -> None:
+    """Move the founders of ``others`` into ``winner`` when ``winner`` was founded earlier.
+
+    A founder is moved in this batch's decisions when it is one of them (written with the batch),
+    and in the registry with optimistic concurrency when it is decided there; its members follow
+    it (``_founder_story``). Founders only ever move to earlier stories, so races converge.
+    """
+    for other in others:
+        pair = {_founder_story(q, winner, known), _founder_story(q, other, known)}
+        if len(pair) == 1:
+            continue
+        lo, hi = sorted(pair, key=lambda i: (_founder_rank(q, i), i))
+        if hi in known and known[hi].story_id == hi:
+            known[hi] = replace(known[hi], story_id=lo)
+        for _ in range(5):
+            got = registry.get_versioned(q.es, q.index, hi)
+            if got is None or got[0].get("state") != "decided":
+                break
+            current = got[0]["decision"]["story_id"]
+            if current != hi:  # another worker moved it meanwhile: link where it went instead
+                if current != lo:
+                    _merge_stories(q, lo, [current], known)
+                break
+            if registry.set_story(q.es, q.index, hi, lo, got[1], got[2]):
+                break
+
+
+def _founder_rank(q: Queries, story_id: str) -> tuple[str, str]:
+    return q.rank(story_id)
+
+
+def _earliest_founded(q: Queries, entry: Mapping[str, Any], stories: Mapping[str, object]) -> str:
     """The story whose founder (a registered article: story id = its doc id) came first."""
-    docs = registry.get_many(es, index, [i for i in stories if i != entry["doc_id"]])
-    ranks = {i: _rank(doc) for i, doc in docs.items()} | {entry["doc_id"]: _rank(entry)}
+    ranks = q.ranks(i for i in stories if i != entry["doc_id"]) | {entry["doc_id"]: _rank(entry)}
     return min(stories, key=lambda i: (ranks.get(i, ("~", i)), i))
 
 
-def _founder_story(es: Elasticsearch, index: str, story_id: str, known: Mapping[str, Decision]) -> str:
+def _founder_story(q: Queries, story_id: str, known: Mapping[str, Decision]) -> str:
     """Where the founder of ``story_id`` is now: a founder that joined an earlier story takes its
     followers along (a few hops at most; founders only ever move to earlier stories)."""
     for _ in range(4):
         d = known.get(story_id)
         if d is None:
-            doc = registry.get_many(es, index, [story_id]).get(story_id)
+            doc = q.get_many([story_id]).get(story_id)
             if doc is None or doc.get("state") != "decided":
                 return story_id
             d = decision_from_registry(doc)
@@ -441,18 +408,24 @@ def _founder_story(es: Elasticsearch, index: str, story_id: str, known: Mapping[
 
 
 def _recheck_story(
-    es: Elasticsearch,
-    index: str,
+    q: Queries,
     cfg: Thresholds,
     entry: Mapping[str, Any],
     d: Decision,
-    known: Mapping[str, Decision],
+    known: dict[str, Decision],
 ) -> Decision:
-    """After writing, with every worker's decisions visible: the same story rule once more."""
+    """After writing, with every worker's decisions visible: the same story rule once more.
+
+    Lookups read the registry only (``{}``): what other workers wrote counts as much as this batch.
+    """
     if d.duplicate_of is not None:
-        story = _founder_story(es, index, d.story_id, known)
+        own = _founder_story(q, d.story_id, {})
+        story, *_, others = _story(q, cfg, entry, {}, own=own)
+        _merge_stories(q, story, others, known)
         return d if story == d.story_id else replace(d, story_id=story)
-    story, tier, score, matched = _story(es, index, cfg, entry, {}, founder=d.tier == "new")
+    own = entry["doc_id"] if d.tier == "new" else None
+    story, tier, score, matched, others = _story(q, cfg, entry, {}, own=own)
+    _merge_stories(q, story, others, known)
     if story == d.story_id:
         return d
     reason = (
@@ -462,11 +435,10 @@ def _recheck_story(
 
 
 def _decide_one(
-    es: Elasticsearch,
-    index: str,
+    q: Queries,
     cfg: Thresholds,
     entry: Mapping[str, Any],
-    known: Mapping[str, Decision],
+    known: dict[str, Decision],
     order: int,
     previous: Decision | None = None,
 ) -> Decision:
@@ -482,26 +454,49 @@ def _decide_one(
         "n_shingles": entry["n_shingles"],
         "sources": tuple(entry["sources"]),
     }
-    dup = _duplicate(es, index, cfg, entry, known, self_order)
+    dup = _duplicate(q, cfg, entry, known, self_order)
     if dup is not None:
         root, (peer, tier, score) = dup
-        reason = f"{tier} copy of {peer.doc_id}" + ("" if peer.doc_id == root else f" (group root {root})")
-        story = _story_of(es, index, root, [peer], known)
-        return Decision(
-            tier=tier,
-            score=score,
-            matched_id=peer.doc_id,
-            duplicate_of=root,
-            story_id=story,
-            reason=reason,
-            **base,
-        )
+        if previous is not None and previous.duplicate_of == root:
+            return replace(previous, order=order)  # same group: its story is re-checked next
+        return _copy_decision(q, cfg, entry, known, root, (peer, tier, score), base)
     if previous is not None and previous.duplicate_of is None:
         return replace(previous, order=order)
-    story, tier, score, matched = _story(es, index, cfg, entry, known)
+    story, tier, score, matched, others = _story(q, cfg, entry, known)
+    _merge_stories(q, story, others, known)
     reason = f"same story as {matched}" if tier == "story" else _new_story_reason(cfg, score, matched)
     return Decision(
         tier=tier, score=score, matched_id=matched, duplicate_of=None, story_id=story, reason=reason, **base
+    )
+
+
+def _copy_decision(
+    q: Queries,
+    cfg: Thresholds,
+    entry: Mapping[str, Any],
+    known: dict[str, Decision],
+    root: str,
+    match: tuple[Peer, str, float],
+    base: Mapping[str, Any],
+) -> Decision:
+    """A copy joins its group; the group's story is decided from all members, so the copy runs the
+    story test too: a story it links (which its group's first member may never have seen, when
+    the copy arrived first) joins the group's story, the earliest-founded one winning."""
+    peer, tier, score = match
+    group = _founder_story(q, _story_of(q, root, [peer], known), known)
+    story, _, _, via, others = _story(q, cfg, entry, known, own=group)
+    _merge_stories(q, story, others, known)
+    reason = f"{tier} copy of {peer.doc_id}" + ("" if peer.doc_id == root else f" (group root {root})")
+    if story != group:
+        reason += f"; its story links {via}"
+    return Decision(
+        tier=tier,
+        score=score,
+        matched_id=peer.doc_id,
+        duplicate_of=root,
+        story_id=story,
+        reason=reason,
+        **base,
     )
 
 
@@ -519,44 +514,77 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     """One decision per article, same order. Registers and records them in the dedup registry."""
     index = registry.alias(settings)
     cfg = Thresholds.from_settings(settings)
+    q = Queries(es, index, cfg, settings.es_shards)
     now = datetime.now(UTC)
     entries: dict[str, dict[str, Any]] = {}
     for article in articles:
         entries.setdefault(article.doc_id, entry_for(article, cfg, now))
     known: dict[str, Decision] = {}
-    for doc_id, doc in registry.register(es, index, list(entries.values())).items():
+    seq_nos: list[int] = []
+    for doc_id, doc in registry.register(es, index, list(entries.values()), seq_nos).items():
         if doc.get("state") == "decided":
-            known[doc_id] = _seen_again(es, index, doc, entries[doc_id])
+            known[doc_id] = _seen_again(q, doc, entries[doc_id])
     todo = sorted((e for i, e in entries.items() if i not in known), key=_rank)
     first = time.time_ns() // 1000
+    q.prefetch_dups(todo)
+    q.prefetch_stories(todo)
+    q.prefetch_weights(todo)
     for pos, entry in enumerate(todo):
-        known[entry["doc_id"]] = _decide_one(es, index, cfg, entry, known, first + pos)
+        known[entry["doc_id"]] = _decide_one(q, cfg, entry, known, first + pos)
+        entry["tw"] = stored_weights(q.weights([entry["doc_id"]])[entry["doc_id"]])
     registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in todo])
+    if _raced(q, todo, known, min(seq_nos, default=-1)):
+        _recheck(q, cfg, todo, known)
+    return [_resolved(q, known[a.doc_id], known) for a in articles]
+
+
+def _raced(q: Queries, todo: list[dict[str, Any]], known: Mapping[str, Decision], seq_no: int) -> bool:
+    """Could another worker have decided without seeing this batch, or this batch without it?
+
+    Only if some candidate was another worker's undecided article, or someone else wrote to the
+    registry after this batch was registered. Otherwise the re-check would read exactly the
+    registry this batch was decided against: it is skipped.
+    """
+    ours = {e["doc_id"] for e in todo}
+    if q.saw_undecided - ours:
+        return True
+    return q.written_after(seq_no, ours | known.keys())
+
+
+def _recheck(q: Queries, cfg: Thresholds, todo: list[dict[str, Any]], known: dict[str, Decision]) -> None:
+    """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
+    q.prefetch_dups(todo)
     for entry in todo:
         before = known[entry["doc_id"]]
-        after = _decide_one(es, index, cfg, entry, {}, before.order, previous=before)
+        after = _decide_one(q, cfg, entry, {}, before.order, previous=before)
         if after.duplicate_of != before.duplicate_of:
             known[entry["doc_id"]] = after
             changed.append(entry)
     if changed:
-        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in changed])
+        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in changed])
     moved = []
+    q.prefetch_stories(todo)
     for entry in todo:
         before = known[entry["doc_id"]]
-        after = _recheck_story(es, index, cfg, entry, before, known)
+        after = _recheck_story(q, cfg, entry, before, known)
         if after.story_id != before.story_id:
             known[entry["doc_id"]] = after
             moved.append(entry)
     if moved:
-        registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in moved])
-    return [known[a.doc_id] for a in articles]
+        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in moved])
 
 
-def _seen_again(es: Elasticsearch, index: str, doc: Mapping[str, Any], entry: Mapping[str, Any]) -> Decision:
+def _resolved(q: Queries, d: Decision, known: Mapping[str, Decision]) -> Decision:
+    """The decision with its story where the story's founder is now (it may have moved on)."""
+    story = _founder_story(q, d.story_id, known)
+    return d if story == d.story_id else replace(d, story_id=story)
+
+
+def _seen_again(q: Queries, doc: Mapping[str, Any], entry: Mapping[str, Any]) -> Decision:
     """A known URL arrives again: keep its decision; another outlet carrying it is recorded."""
     decision = decision_from_registry(doc)
     if entry["source_id"] in decision.sources:
         return decision
-    sources = registry.add_source(es, index, entry["doc_id"], entry["source_id"])
+    sources = registry.add_source(q.es, q.index, entry["doc_id"], entry["source_id"])
     return replace(decision, sources=tuple(sources))

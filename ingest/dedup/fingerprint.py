@@ -20,6 +20,10 @@ from ingest import arabic
 MINHASH_SEED = 1  # seed and scheme are part of the fingerprint format: changing either invalidates
 MINHASH_SCHEME = "affine32"  # every stored signature (values fit uint32, stored as 4 bytes each)
 MIN_BODY_WORDS = 5  # below this a body hash or shingle set says nothing about the text
+# A headline longer than this is a broken page (a whole body in <title>): only its start is a key.
+# Bounded before it is stored, so a 40 KB "title" cannot exceed Lucene's 32 KB keyword term limit.
+MAX_TITLE_KEY_WORDS = 48
+MAX_TITLE_KEY_CHARS = 512
 
 # Labels that outlets put before a headline ("رأي | ...", "عاجل: ..."): not part of the story.
 _TITLE_LABELS = (
@@ -92,7 +96,9 @@ def strip_title(title: str, site_names: tuple[str, ...] = ()) -> str:
 
 
 def title_key(title: str, site_names: tuple[str, ...] = ()) -> str:
-    return " ".join(arabic.tokens(strip_title(title, site_names)))
+    """Normalised headline words, bounded (MAX_TITLE_KEY_*) so the keyword always indexes."""
+    words = arabic.tokens(strip_title(title[: 20 * MAX_TITLE_KEY_CHARS], site_names))
+    return " ".join(words[:MAX_TITLE_KEY_WORDS])[:MAX_TITLE_KEY_CHARS]
 
 
 @lru_cache(maxsize=4)

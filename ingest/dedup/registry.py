@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import elastic_transport
-from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
 from ingest import store
 from ingest.errors import StoreError, StoreUnavailable
@@ -47,14 +47,20 @@ def _translate(what: str, exc: Exception) -> Exception:
     return exc
 
 
-def register(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Create each entry unless its id exists; return the existing documents of those that did."""
+def register(
+    es: Elasticsearch, index: str, entries: list[dict[str, Any]], seq_nos: list[int] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Create each entry unless its id exists; return the existing documents of those that did.
+
+    ``seq_nos`` collects the sequence numbers of the created entries (what came after them)."""
     actions = ({"_op_type": "create", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
     taken: list[str] = []
     try:
         for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
             outcome = item["create"]
             if ok:
+                if seq_nos is not None:
+                    seq_nos.append(int(outcome["_seq_no"]))
                 continue
             if outcome.get("status") != 409:
                 raise StoreError(
@@ -131,6 +137,35 @@ def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, at
     raise StoreError(
         f"dedup registry: {doc_id} kept changing; gave up adding {source_id}", reason="es_conflict"
     )
+
+
+def get_versioned(es: Elasticsearch, index: str, doc_id: str) -> tuple[dict[str, Any], int, int] | None:
+    """(source, seq_no, primary_term) of one entry, for an optimistic-concurrency write."""
+    try:
+        got = es.get(index=index, id=doc_id)
+    except NotFoundError:
+        return None
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("get", exc) from exc
+    return got["_source"], got["_seq_no"], got["_primary_term"]
+
+
+def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no: int, term: int) -> bool:
+    """Point a story founder at the (earlier) story it joined; False when someone wrote first."""
+    try:
+        es.update(
+            index=index,
+            id=doc_id,
+            doc={"decision": {"story_id": story_id}},
+            if_seq_no=seq_no,
+            if_primary_term=term,
+            refresh="wait_for",
+        )
+    except ConflictError:
+        return False
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("move story", exc) from exc
+    return True
 
 
 def term_vectors(

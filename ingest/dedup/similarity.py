@@ -52,3 +52,35 @@ def story_score(
 
     body, title = field_cosine("body"), field_cosine("title")
     return (1.0 - title_weight) * body + title_weight * title
+
+
+class FieldWeights:
+    """One field's term weights with their norm, computed once per article (cosine needs both)."""
+
+    __slots__ = ("norm", "terms")
+
+    def __init__(self, terms: dict[str, float]) -> None:
+        self.terms = terms
+        self.norm = math.sqrt(sum(w * w for w in terms.values()))
+
+
+def field_weights(field: TermVectors, prior_docs: int = 0) -> FieldWeights:
+    return FieldWeights(weights(field, prior_docs))
+
+
+def weighted_cosine(a: FieldWeights, b: FieldWeights) -> float:
+    """``cosine`` over precomputed weights and norms (the same value, without recomputing them)."""
+    if not a.terms or not b.terms or not a.norm or not b.norm:
+        return 0.0
+    small, large = (a.terms, b.terms) if len(a.terms) <= len(b.terms) else (b.terms, a.terms)
+    return sum(w * large.get(t, 0.0) for t, w in small.items()) / (a.norm * b.norm)
+
+
+def weighted_story_score(
+    a: Mapping[str, FieldWeights], b: Mapping[str, FieldWeights], title_weight: float
+) -> float:
+    """``story_score`` over precomputed field weights."""
+    empty = FieldWeights({})
+    body = weighted_cosine(a.get("body", empty), b.get("body", empty))
+    title = weighted_cosine(a.get("title", empty), b.get("title", empty))
+    return (1.0 - title_weight) * body + title_weight * title

@@ -266,6 +266,99 @@ def run(
         store.drop_prefix(es, cfg.index_prefix)
 
 
+Schedule = Sequence[Sequence[Sequence[Article]]]  # calls, one after the other; each: batches run at once
+
+
+def run_schedule(
+    es: Elasticsearch, settings: Settings, schedule: Schedule, *, background: Sequence[Article] = ()
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Run ``schedule`` under a fresh prefix; (duplicate group, story) per id as the registry holds
+    them at the end (stories resolved through their founders: what ``ingest story`` shows)."""
+    from ingest import stories
+
+    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    store.apply_templates(es, cfg)
+    try:
+        register_background(es, cfg, background)
+        ids: list[str] = []
+        for step in schedule:
+            ids += [a.doc_id for batch in step for a in batch]
+            _concurrently(cfg, step)
+        final = stories.final_decisions(es, cfg, ids)
+    finally:
+        store.drop_prefix(es, cfg.index_prefix)
+    return {i: d.duplicate_of or i for i, d in final.items()}, {i: d.story_id for i, d in final.items()}
+
+
+def _concurrently(settings: Settings, batches: Sequence[Sequence[Article]]) -> None:
+    """One ``decide`` per batch, each on its own client and thread, started together (workers)."""
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(batches))
+
+    def work(batch: Sequence[Article]) -> None:
+        try:
+            client = store.connect(settings)
+            barrier.wait()
+            decide(client, settings, list(batch))
+        except BaseException as exc:  # surfaced below, with its traceback
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def order_classes(items: Sequence[Labelled], batch_size: int = 4) -> dict[str, Schedule]:
+    """The arrival orders the README promises not to matter, as schedules of ``decide`` calls."""
+    copies = [x.article for x in items if x.dup != x.article.url.rsplit("/", 1)[-1]]
+    originals = [x.article for x in items if x.dup == x.article.url.rsplit("/", 1)[-1]]
+    by_time = sorted(originals + copies, key=lambda a: (a.published_at, a.doc_id))
+    shuffled = list(by_time)
+    random.Random(7).shuffle(shuffled)
+
+    def batches(arts: Sequence[Article]) -> list[list[list[Article]]]:
+        return [[list(arts[i : i + batch_size])] for i in range(0, len(arts), batch_size)]
+
+    return {
+        "originals first": batches(by_time),
+        "copies first": batches(copies[::-1] + originals[::-1]),
+        "interleaved": batches(shuffled),
+        "split across runs": [[copies], [originals]],
+        "two workers at once": [[copies + originals[::2], originals[1::2]]],
+    }
+
+
+def order_agreement(
+    es: Elasticsearch, settings: Settings, items: Sequence[Labelled], *, background: Sequence[Article] = ()
+) -> list[str]:
+    """Partitions of each order class against the first one (pairwise F1 1.000 = identical) and gold."""
+    gold_dup = {x.article.doc_id: x.dup for x in items}
+    gold_story = {x.article.doc_id: x.story for x in items}
+    results = {
+        name: run_schedule(es, settings, sched, background=background)
+        for name, sched in order_classes(items).items()
+    }
+    ref_name, (ref_dup, ref_story) = next(iter(results.items()))
+    lines = [f"  order independence (final registry state; agreement with «{ref_name}», then gold):"]
+    for name, (dups, stories) in results.items():
+        lines.append(
+            f"    {name:<20} dups F1 {pairwise(dups, ref_dup).f1:.3f} stories F1 "
+            f"{pairwise(stories, ref_story).f1:.3f} | vs gold: dups {pairwise(dups, gold_dup).f1:.3f} "
+            f"stories B-cubed {bcubed(stories, gold_story).f1:.3f}"
+        )
+    agree = all(
+        pairwise(d, ref_dup).f1 == 1.0 and pairwise(st, ref_story).f1 == 1.0 for d, st in results.values()
+    )
+    lines.append(f"    identical partitions across {len(results)} order classes: {'yes' if agree else 'NO'}")
+    return lines
+
+
 def groups_of(decisions: Mapping[str, Decision]) -> tuple[dict[str, str], dict[str, str]]:
     """(duplicate group, story) per id; chains of duplicate_of are followed to their root."""
 
@@ -322,6 +415,7 @@ def evaluate_labelled(
             for kind, pred_c, gold_c in (("dup", dups, gold_dup), ("story", stories, gold_story))
             for a, b, pred in _errors(pred_c, gold_c)
         )
+    lines.extend(order_agreement(es, settings, items, background=background))
     return lines
 
 
