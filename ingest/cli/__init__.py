@@ -1,41 +1,84 @@
-"""The ``ingest`` command. One module per command group; each registers itself here."""
+"""The ``ingest`` command. One module per command group, imported only when that command runs.
+
+Why lazy: importing every group pulls in Elasticsearch, datasketch/scipy and trafilatura (4-6 s);
+``ingest --help`` and ``ingest search`` must start at once. ``COMMANDS`` names each command's module,
+attribute and one-line help; the help listing shows those lines without importing anything.
+"""
 
 from __future__ import annotations
 
-import logging
+import importlib
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from ingest.cli import alerts as alerts_cmd
-from ingest.cli import demo as demo_cmd
-from ingest.cli import es as es_cmd
-from ingest.cli import eval as eval_cmd
-from ingest.cli import kibana as kibana_cmd
-from ingest.cli import maintenance as maintenance_cmd
-from ingest.cli import run as run_cmd
-from ingest.cli import search as search_cmd
-from ingest.cli import sources as sources_cmd
-from ingest.cli import story as story_cmd
+# name: (module, attribute: a Typer group or a command function, one-line help for the listing)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "alerts": ("ingest.cli.alerts", "app", "Keyword alert rules: list, dry-run, deliver, history."),
+    "config": ("ingest.cli.config", "app", "The effective settings and where each came from."),
+    "demo": ("ingest.cli.demo", "app", "Serve the bundled demo news site on loopback."),
+    "es": ("ingest.cli.es", "app", "Manage the embedded Elasticsearch node and index templates."),
+    "eval": ("ingest.cli.eval", "app", "Quality measurements: extraction, crawl, dedup."),
+    "kibana": ("ingest.cli.kibana", "app", "Import the Kibana data views, searches and dashboard."),
+    "maintenance": ("ingest.cli.maintenance", "app", "Source health, expired state, housekeeping."),
+    "run": ("ingest.cli.run", "run", "Run the pipeline (--once: one pass)."),
+    "search": ("ingest.cli.search", "search", "Search indexed articles (the alert rules' query syntax)."),
+    "sources": ("ingest.cli.sources", "app", "List, add, import/export (OPML) and check the sources."),
+    "stories": ("ingest.cli.stories", "app", "Stories: what is big right now (top by outlets)."),
+    "story": ("ingest.cli.story", "show", "A story (or an article's story) with every dedup decision."),
+}
 
-app = typer.Typer(help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
+
+def load_command(name: str) -> click.Command:
+    """Import one command's module and turn it into a click command named ``name``."""
+    module, attribute, help_text = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if not isinstance(target, typer.Typer):
+        single = typer.Typer()
+        single.command(name=name)(target)
+        target = single
+        return typer.main.get_command(target)
+    command = typer.main.get_command(target)
+    command.name, command.help = name, command.help or help_text
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """A group whose subcommands are imported on first use; the help listing imports none of them."""
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in COMMANDS:
+            return command
+        if self._listing:  # a placeholder carrying the one-line help, nothing imported
+            return click.Command(cmd_name, help=COMMANDS[cmd_name][2], short_help=COMMANDS[cmd_name][2])
+        command = load_command(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+app = typer.Typer(cls=LazyGroup, help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-app.add_typer(alerts_cmd.app, name="alerts", help="Keyword alert rules: list, dry-run, deliver, history.")
-app.add_typer(es_cmd.app, name="es", help="Manage the embedded Elasticsearch node and index templates.")
-app.add_typer(eval_cmd.app, name="eval", help="Quality measurements: extraction, crawl, dedup.")
-app.add_typer(kibana_cmd.app, name="kibana", help="Import the Kibana data views, searches and dashboard.")
-app.add_typer(demo_cmd.app, name="demo", help="Serve the bundled demo news site on loopback.")
-app.add_typer(maintenance_cmd.app, name="maintenance", help="Source health, expired state, housekeeping.")
-app.add_typer(sources_cmd.app, name="sources", help="Validate the sources list; check each source's health.")
-app.command(name="run")(run_cmd.run)
-app.command(name="search")(search_cmd.search)
-app.command(name="story")(story_cmd.show)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging; thresholds in output.")
+         ) -> None:
     """Arabic-first news ingestion pipeline."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:  # one line per HTTP request drowns the run's own messages
-        for noisy in ("elastic_transport", "httpx", "trafilatura", "readability"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from ingest.cli.logs import setup_logging
+
+    setup_logging(verbose)
