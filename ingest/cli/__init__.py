@@ -14,6 +14,7 @@ from ingest.cli import kibana as kibana_cmd
 from ingest.cli import maintenance as maintenance_cmd
 from ingest.cli import run as run_cmd
 from ingest.cli import search as search_cmd
+from ingest.cli import serve as serve_cmd
 from ingest.cli import sources as sources_cmd
 from ingest.cli import story as story_cmd
 
@@ -28,6 +29,7 @@ app.add_typer(maintenance_cmd.app, name="maintenance", help="Source health, expi
 app.add_typer(sources_cmd.app, name="sources", help="Validate the sources list; check each source's health.")
 app.command(name="run")(run_cmd.run)
 app.command(name="search")(search_cmd.search)
+app.command(name="serve")(serve_cmd.serve)
 app.command(name="story")(story_cmd.show)
 
 
