@@ -195,6 +195,15 @@ def _story(bucket: Mapping[str, Any]) -> StorySummary:
         latest_update=latest)
 
 
+def outlets(es: Elasticsearch, index: str, *, size: int = 1000) -> dict[str, str]:
+    """Every outlet with indexed articles, id -> display name (filter lists, story pages)."""
+    aggs = {"ids": {"terms": {"field": "source.id", "size": size, "order": {"_key": "asc"}},
+                    "aggs": {"names": {"terms": {"field": "source.name", "size": 1}}}}}
+    resp = _call(es, index, size=0, aggs=aggs)
+    return {b["key"]: (b["names"]["buckets"] or [{"key": b["key"]}])[0]["key"]
+            for b in resp["aggregations"]["ids"]["buckets"]}
+
+
 def marked_segments(fragment: str) -> list[tuple[str, bool]]:
     """A highlighted fragment as (text, is_match) pieces, for a front end to escape and style."""
     parts = re.split(f"[{MARK_ON}{MARK_OFF}]", fragment)
@@ -226,4 +235,4 @@ def _cause(exc: ApiError) -> str:
 
 
 __all__ = ["FIELDS", "MARK_OFF", "MARK_ON", "BadQuery", "SearchHit", "SearchRequest", "SearchResult",
-           "StorySummary", "build_query", "marked_segments", "parse_when", "search", "top_stories"]
+           "StorySummary", "build_query", "marked_segments", "outlets", "parse_when", "search", "top_stories"]

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # 1000 makes an empty registry score the labelled set within 0.01 of one with 1,700 real docs).
     dedup_story_prior_docs: int = 1000
 
+    # --- issue 15 --- the reading room (`ingest serve`): loopback only, read-only.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8090
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""

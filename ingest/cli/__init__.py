@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "maintenance": ("ingest.cli.maintenance", "app", "Source health, expired state, housekeeping."),
     "run": ("ingest.cli.run", "run", "Run the pipeline (--once: one pass)."),
     "search": ("ingest.cli.search", "search", "Search indexed articles (the alert rules' query syntax)."),
+    "serve": ("ingest.cli.serve", "serve", "The reading room: a read-only Arabic web page on loopback."),
     "sources": ("ingest.cli.sources", "app", "List, add, import/export (OPML) and check the sources."),
     "stories": ("ingest.cli.stories", "app", "Stories: what is big right now (top by outlets)."),
     "story": ("ingest.cli.story", "show", "A story (or an article's story) with every dedup decision."),
