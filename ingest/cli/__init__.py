@@ -41,7 +41,7 @@ def load_command(name: str) -> click.Command:
         single.command(name=name)(target)
         target = single
         return typer.main.get_command(target)
-    command = typer.main.get_command(target)
+    command = typer.main.get_group(target)  # a group even when it holds one command (``demo serve``)
     command.name, command.help = name, command.help or help_text
     return command
 
