@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     # 1000 makes an empty registry score the labelled set within 0.01 of one with 1,700 real docs).
     dedup_story_prior_docs: int = 1000
 
+    # --- issue 12 ---
+    # Total wall time of one HTTP request (connect + headers + whole body): a server dripping one
+    # byte per second is cut off here, whatever read_timeout says.
+    request_deadline: float = 60.0
+    # Total wall time of everything one source's poll fetches (feed, sitemap children, redirects).
+    source_deadline: float = 180.0
+    # SMTP AUTH over a connection without TLS sends the password in clear: refused unless allowed.
+    smtp_allow_plain_auth: bool = False
+    # YAML config files: at most this many aliases (``*ref``) per file (alias bombs), this many bytes.
+    config_max_aliases: int = 50
+    config_max_bytes: int = 2 * 1024 * 1024
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""
