@@ -105,9 +105,6 @@ class Settings(BaseSettings):
     source_deadline: float = 180.0
     # SMTP AUTH over a connection without TLS sends the password in clear: refused unless allowed.
     smtp_allow_plain_auth: bool = False
-    # YAML config files: at most this many aliases (``*ref``) per file (alias bombs), this many bytes.
-    config_max_aliases: int = 50
-    config_max_bytes: int = 2 * 1024 * 1024
 
 
 def load_settings(**overrides: object) -> Settings:

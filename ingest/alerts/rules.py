@@ -23,6 +23,7 @@ from ingest.errors import ConfigError
 from ingest.indexer import bulk_write
 from ingest.settings import Settings
 from ingest.store import alias_name, translated
+from ingest.urls import BadURL, validate_url
 
 RULES_KIND = "alert_rules"
 
@@ -79,8 +80,11 @@ class Channel(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Channel:
-        if self.type == "webhook" and not (self.url or "").startswith(("http://", "https://")):
-            raise ValueError("a webhook channel needs an http(s) url")
+        if self.type == "webhook":
+            try:
+                validate_url(self.url or "")
+            except BadURL as exc:
+                raise ValueError(f"a webhook channel needs an http(s) url: {exc}") from exc
         if self.type == "email" and not self.to:
             raise ValueError("an email channel needs at least one address in `to`")
         return self
