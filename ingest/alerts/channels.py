@@ -92,6 +92,10 @@ def _smtp_secure(smtp: smtplib.SMTP, settings: Settings) -> None:
     """STARTTLS when asked, then login when a user is configured (the password stays a SecretStr)."""
     if settings.smtp_tls == "starttls":
         smtp.starttls(context=ssl.create_default_context())
+    if settings.smtp_user and settings.smtp_tls == "none" and not settings.smtp_allow_plain_auth:
+        raise DeliveryRefused("SMTP login over a connection without TLS would send the password in clear; "
+                              "set INGEST_SMTP_TLS=starttls|ssl (or INGEST_SMTP_ALLOW_PLAIN_AUTH=true)",
+                              reason="smtp_auth_cleartext")
     if settings.smtp_user:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
         smtp.login(settings.smtp_user, password)
