@@ -14,7 +14,7 @@ import threading
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from servers import HTML, LoopbackServer, Route
@@ -107,6 +107,18 @@ def test_unknown_or_corrupt_coding_is_refused(site: LoopbackServer) -> None:
 
 # --- deadlines ---------------------------------------------------------------------------------
 
+def serve_in_thread(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on ``sock`` in a daemon thread until it is closed; one thread each."""
+    def loop() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+    threading.Thread(target=loop, daemon=True).start()
+
+
 class Slowloris:
     """Answers robots.txt normally, then drips an article one byte every 0.2 s (each read is
     quick, so only a total deadline can stop it). Records when the client hung up."""
@@ -116,15 +128,7 @@ class Slowloris:
         self.port = self.sock.getsockname()[1]
         self.bytes_dripped = 0
         self.client_gone = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        serve_in_thread(self.sock, self._one)
 
     def _one(self, conn: socket.socket) -> None:
         with conn:
@@ -208,16 +212,11 @@ class Victim:
         self.sock = socket.create_server((host, port))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        serve_in_thread(self.sock, self._count)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
+    def _count(self, conn: socket.socket) -> None:
+        self.connections += 1
+        conn.close()
 
     def close(self) -> None:
         self.sock.close()
