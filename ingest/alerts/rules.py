@@ -71,12 +71,21 @@ class Channel(_Strict):
     """Where alerts go. ``webhook`` needs ``url``; ``email`` needs ``to``; ``log`` needs nothing."""
 
     name: str
-    type: Literal["webhook", "email", "log"]
+    type: str
     url: str | None = None
     format: Literal["json", "slack"] = "json"
     headers: dict[str, str] = Field(default_factory=dict)
     to: tuple[str, ...] = ()
     path: Path | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ingest.alerts.channels import SENDERS  # the registry imports this module
+
+        if value not in SENDERS:
+            raise ValueError(f"unknown channel type {value!r} (known: {', '.join(sorted(SENDERS))})")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Channel:
