@@ -27,6 +27,10 @@ ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u067E\u0686\u0698\u06A4
                            r"\u06F0-\u06F9]")
 NON_ASCII_LETTER = re.compile(r"[^\x00-\x7F\s\d\u00A0-\u00BF\u2000-\u206F]")
 # Arabic UTF-8 read as latin-1/cp1252 ("Ø§Ù„"), the commonest Arabic mojibake.
+# A declared charset (or UTF-8) is kept despite this many undecodable bytes: a few broken bytes in
+# a UTF-8 page are damage to repair with U+FFFD, not a reason to re-read the page as windows-1256.
+TOLERATED_ERRORS = 8
+TOLERATED_ERROR_SHARE = 0.01  # a mislabelled windows-1256 page fails on ~half its bytes
 MOJIBAKE = re.compile(r"[\u00D8\u00D9\u00DA\u00DB][\u0080-\u00BF\u0152-\u0178\u02C6\u02DC\u2013-\u203A]")
 
 
@@ -51,13 +55,33 @@ def decode_html(body: bytes, content_type: str = "") -> Decoded:
             return Decoded(body.decode(encoding, errors="replace").lstrip("\ufeff"), encoding, "bom")
     declared = declared_charset(body, content_type)
     if declared and declared not in WEAK_DECLARATIONS:
-        text = _try(body, declared)
+        text = _lenient(body, declared)
         if text is not None:
             return Decoded(text, _python_name(declared), "declared")
-    text = _try(body, "utf-8")
+    text = _lenient(body, "utf-8")
     if text is not None:
         return Decoded(text, "utf-8", "utf-8")
     return _detect(body)
+
+
+def decode_errors(body: bytes, encoding: str) -> tuple[str, int]:
+    """Text decoded with replacement, and how many replacements the decoding itself made."""
+    name = _python_name(encoding)
+    text = body.decode(name, errors="replace")
+    literal = body.count(b"\xef\xbf\xbd") if name == "utf-8" else 0  # U+FFFD already in the page
+    return text, max(0, text.count("\ufffd") - literal)
+
+
+def _lenient(body: bytes, encoding: str) -> str | None:
+    """The decoding when it fails on only a few bytes (repaired with U+FFFD); ``None`` when it
+    clearly fails (many errors) or the encoding is unknown: a cue to try the next candidate."""
+    try:
+        text, errors = decode_errors(body, encoding)
+    except LookupError:
+        return None
+    if errors <= max(TOLERATED_ERRORS, TOLERATED_ERROR_SHARE * len(body)):
+        return text
+    return None
 
 
 def declared_charset(body: bytes, content_type: str = "") -> str:

@@ -14,8 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest.errors import ConfigError
+from ingest.urls import BadURL, validate_url
 
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+# Bounds for hand-written config files: a YAML alias bomb (``a: &a [*b, *b, ...]``) expands
+# exponentially, so aliases are counted on the event stream, before anything is built.
+MAX_CONFIG_BYTES = 2 * 1024 * 1024
+MAX_YAML_ALIASES = 50
 
 
 class Source(BaseModel):
@@ -46,9 +51,10 @@ class Source(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 11:
-            raise ValueError("must be an absolute http(s) URL")
-        return value
+        try:
+            return validate_url(value)
+        except BadURL as exc:
+            raise ValueError(str(exc)) from exc
 
 
 def load_sources(path: Path | str) -> list[Source]:
@@ -61,13 +67,32 @@ def load_sources(path: Path | str) -> list[Source]:
 
 
 def read_yaml(path: Path, what: str) -> object:
-    """A YAML file's content; unreadable or invalid YAML is a ``ConfigError`` naming the file."""
+    """A YAML file's content; unreadable, oversized, non-UTF-8 or invalid YAML, or more than
+    ``MAX_YAML_ALIASES`` aliases, is a ``ConfigError`` naming the file (exit code 2)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{what} {path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{what} {path}: not UTF-8 (byte {exc.start}, line {line}); "
+                          "save the file as UTF-8") from exc
+    try:
+        events = yaml.parse(text, Loader=yaml.SafeLoader)
+        aliases = sum(isinstance(event, yaml.AliasEvent) for event in events)
+        if aliases > MAX_YAML_ALIASES:
+            raise ConfigError(f"{what} {path}: {aliases} YAML aliases (*name), more than the "
+                              f"{MAX_YAML_ALIASES} allowed")
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{what} {path}: YAML nested too deeply") from exc
 
 
 def _read_entries(path: Path) -> list[object]:

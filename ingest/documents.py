@@ -1,13 +1,16 @@
 """Article -> the document stored in the ``articles`` index (mappings/articles.json).
 
 Why one function: the mapping is ``dynamic: strict``, so the exact field layout lives in one
-place next to the mapping; dedup fields are merged in by ``pipeline.dedup_and_index``.
+place next to the mapping; dedup fields are merged in by ``pipeline.dedup_and_index``. Every
+text field passes through ``ingest.hygiene`` here: nothing stored carries control or bidi-override
+characters, and no field exceeds its bound.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ingest import hygiene
 from ingest.models import Article
 
 
@@ -16,17 +19,19 @@ def article_document(article: Article) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "url": article.url,
         "canonical_url": article.canonical_url,
-        "source": {"id": article.source_id, "name": article.source_name, "domain": article.domain,
+        "source": {"id": article.source_id, "name": hygiene.clean_line(article.source_name,
+                                                                        limit=hygiene.MAX_LABEL_CHARS),
+                   "domain": article.domain,
                    "country": article.country},
         "feed": article.feed,
         "lang": article.lang,
-        "title": article.title,
-        "body": article.body,
-        "description": article.description,
-        "summary": article.summary,
-        "site_name": article.site_name,
-        "authors": list(article.authors),
-        "tags": list(article.tags),
+        "title": hygiene.clean_line(article.title),
+        "body": hygiene.clean_text(article.body),
+        "description": hygiene.clean_text(article.description, limit=hygiene.MAX_SUMMARY_CHARS),
+        "summary": hygiene.clean_text(article.summary, limit=hygiene.MAX_SUMMARY_CHARS),
+        "site_name": hygiene.clean_line(article.site_name, limit=hygiene.MAX_LABEL_CHARS),
+        "authors": hygiene.clean_labels(article.authors),
+        "tags": hygiene.clean_labels(article.tags),
         "image": article.image,
         "sources": [article.source_id],
         "extraction": {"method": article.extraction_method, "text_length": len(article.body),

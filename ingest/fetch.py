@@ -12,23 +12,33 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from protego import Protego
 
 from ingest.errors import PermanentError, TransientError
 from ingest.settings import Settings
+from ingest.urls import BadURL, validate_url
 from ingest.warc import WarcArchive
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ROBOTS_MAX_BYTES = 500 * 1024  # what Google reads of a robots.txt
 PDF_MAGIC = b"%PDF-"
+# The only content codings we ask for and decode (ourselves, incrementally, under the byte cap).
+ACCEPT_ENCODING = "gzip, deflate"
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 class FetchRefused(PermanentError):
@@ -68,8 +78,14 @@ class _Redirect:
 class Fetcher:
     """Use as ``async with Fetcher(settings) as fetcher: await fetcher.get(url, accept=...)``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, deadline: float | None = None,
+                 resolver: Resolver | None = None) -> None:
+        """``deadline``: total seconds for everything this fetcher does (one source's poll);
+        ``resolver``: host, port -> addresses (the system's by default)."""
         self.settings = settings
+        self._deadline_at = time.monotonic() + deadline if deadline is not None else None
+        self._resolve = resolver or system_resolver
+        self._pins: dict[tuple[str, int], str] = {}
         self.agent_token = settings.user_agent.split("/")[0]
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self._global = asyncio.Semaphore(settings.concurrency)
@@ -82,8 +98,12 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        transport = httpx.AsyncHTTPTransport(trust_env=False)
+        pin_transport(transport, self._pins)
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
-                                         headers={"User-Agent": self.settings.user_agent})
+                                         transport=transport,
+                                         headers={"User-Agent": self.settings.user_agent,
+                                                  "Accept-Encoding": ACCEPT_ENCODING})
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -111,26 +131,35 @@ class Fetcher:
             if isinstance(outcome, Fetched):
                 return Fetched(url, outcome.final_url, outcome.status, outcome.headers, outcome.body,
                                outcome.content_type, outcome.fetched_at)
-            current = urljoin(current, outcome.location)
+            try:
+                current = validate_url(outcome.location, current)
+            except BadURL as exc:
+                raise FetchRefused(f"{current} redirects to an unusable Location: {exc}",
+                                   reason="bad_redirect") from exc
         raise FetchRefused(f"more than {self.settings.max_redirects} redirects from {url}",
                            reason="too_many_redirects")
 
     async def _guard(self, url: str) -> None:
-        """SSRF guard: every address the host resolves to must be public, or allow-listed."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FetchRefused(f"not an http(s) URL: {url}", reason="bad_url")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        """SSRF guard: every address the host resolves to must be public, or allow-listed; the
+        connection is then pinned to a checked address (no second lookup: DNS rebinding)."""
         try:
-            loop = asyncio.get_running_loop()
-            infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise FetchFailed(f"cannot resolve {parts.hostname}: {exc}", reason="dns_error") from exc
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if is_restricted(address) and not any(address in net for net in self._allowed):
-                raise FetchRefused(f"{parts.hostname} resolves to {address}, a non-public address "
+            parsed = httpx.URL(validate_url(url))
+        except BadURL as exc:
+            raise FetchRefused(str(exc), reason="bad_url") from exc
+        host = parsed.raw_host.decode("ascii").lower()
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            answers = await self._resolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise FetchFailed(f"cannot resolve {host}: {exc}", reason="dns_error") from exc
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in answers]
+        if not addresses:
+            raise FetchFailed(f"{host} resolves to no address", reason="dns_error")
+        for address in addresses:
+            if is_restricted(address) and not is_allowed(address, self._allowed):
+                raise FetchRefused(f"{host} resolves to {address}, a non-public address "
                                    "(not in allowed_networks)", reason="blocked_address")
+        self._pins[(host, port)] = str(addresses[0])
 
     async def _check_robots(self, url: str) -> None:
         parts = urlsplit(url)
@@ -160,16 +189,37 @@ class Fetcher:
                        max_bytes: int) -> Fetched | _Redirect:
         assert self._client is not None, "use Fetcher as an async context manager"
         async with self._slot(urlsplit(url).netloc):
+            budget = self._budget(url)
             try:
-                async with self._client.stream("GET", url, headers=dict(headers)) as response:
-                    return await self._read(url, response, accept=accept, max_bytes=max_bytes)
+                async with asyncio.timeout(budget):
+                    async with self._client.stream("GET", url, headers=dict(headers)) as response:
+                        return await self._read(url, response, accept=accept, max_bytes=max_bytes)
+            except TimeoutError as exc:
+                raise FetchFailed(f"{url} not complete within its {budget:.0f}s deadline",
+                                  reason="deadline") from exc
             except httpx.TimeoutException as exc:
                 raise FetchFailed(f"timeout fetching {url} ({type(exc).__name__})", reason="timeout") from exc
+            except (httpx.InvalidURL, httpx.RemoteProtocolError) as exc:
+                # The request URL passed validate_url, so this is httpx parsing a redirect's Location.
+                if isinstance(exc, httpx.InvalidURL) or str(exc).startswith("Invalid URL in location"):
+                    raise FetchRefused(f"{url} redirects to an unusable Location: {exc}",
+                                       reason="bad_redirect") from exc
+                raise FetchFailed(f"protocol error fetching {url}: {exc}", reason="connect_error") from exc
             except httpx.DecodingError as exc:
                 raise FetchRefused(f"undecodable content-encoding from {url}", reason="bad_encoding") from exc
             except httpx.TransportError as exc:
                 raise FetchFailed(f"network error fetching {url}: {type(exc).__name__}: {exc}",
                                   reason="connect_error") from exc
+
+    def _budget(self, url: str) -> float:
+        """Seconds this request may take: the per-request deadline, within the fetcher's own."""
+        budget = self.settings.request_deadline
+        if self._deadline_at is not None:
+            left = self._deadline_at - time.monotonic()
+            if left <= 0:
+                raise FetchFailed(f"source deadline passed before fetching {url}", reason="source_deadline")
+            budget = min(budget, left)
+        return budget
 
     async def _read(self, url: str, response: httpx.Response, *, accept: Sequence[str],
                     max_bytes: int) -> Fetched | _Redirect:
@@ -180,7 +230,8 @@ class Fetcher:
         content_type = response.headers.get("content-type", "")
         check_content_type(url, content_type, accept)
         check_declared_length(url, response.headers, max_bytes)
-        body = await read_capped(url, response.aiter_bytes(), max_bytes)
+        decoder = CappedDecoder(url, response.headers.get("content-encoding", ""), max_bytes)
+        body = await read_capped(url, decoder.decode_all(response.aiter_raw()), max_bytes)
         if body.startswith(PDF_MAGIC) and accept and "application/pdf" not in accept:
             raise FetchRefused(f"{url} is a PDF document", reason="content_type")
         headers = dict(response.headers)
@@ -203,13 +254,124 @@ class Fetcher:
                 yield
 
 
-def is_restricted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Loopback, private, link-local, multicast, reserved or unspecified (also IPv4-mapped IPv6)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    return (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified)
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The system's addresses for ``host`` (one lookup; the guard pins the answer)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64.
+
+    Why: ``2002:7f00:1::`` (6to4) or ``64:ff9b::a9fe:a9fe`` (NAT64) reach the wrapped IPv4 host
+    through a relay, and Python calls some of these forms global.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found: list[ipaddress.IPv4Address | None] = [address.ipv4_mapped, address.sixtofour]
+    if address.teredo:
+        found.extend(address.teredo)
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [a for a in found if a is not None]
+
+
+def is_restricted(address: Address) -> bool:
+    """Anything not globally routable (``is_global``), multicast, site-local, shared (100.64/10),
+    and every IPv6 form that wraps such an IPv4 address."""
+    inner = embedded_ipv4(address)
+    if any(is_restricted(i) for i in inner):
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and (address.ipv4_mapped or address in NAT64):
+        return False  # only a translation of the (public) IPv4 address; Python files these as reserved
+    if not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified:
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return True
+    return isinstance(address, ipaddress.IPv4Address) and address in SHARED_ADDRESS_SPACE
+
+
+def is_allowed(address: Address, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Allow-listed: the address, or the IPv4 address it wraps, lies in one of ``networks``."""
+    candidates = [address, *embedded_ipv4(address)]
+    return any(a in net for a in candidates for net in networks if a.version == net.version)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the address the SSRF guard checked for (host, port), never to a fresh lookup.
+
+    TLS (SNI, certificate check) and the Host header still use the name: only the TCP connect
+    target changes. A host the guard has not checked is refused.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, pins: Mapping[tuple[str, int], str]) -> None:
+        self._inner, self._pins = inner, pins
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+        address = self._pins.get((host.lower(), port))
+        if address is None:
+            raise httpcore.ConnectError(f"{host}:{port} was not checked by the SSRF guard")
+        return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                             socket_options=socket_options)  # type: ignore[arg-type]
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[object] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def pin_transport(transport: httpx.AsyncHTTPTransport, pins: Mapping[tuple[str, int], str]) -> None:
+    """Route the transport's TCP connects through ``pins`` (httpx exposes no backend parameter)."""
+    pool = transport._pool  # the one place we reach into httpx
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx/httpcore changed: cannot pin connections to checked addresses")
+    pool._network_backend = _PinnedBackend(pool._network_backend, pins)
+
+
+class CappedDecoder:
+    """Undo one ``Content-Encoding`` incrementally, never producing more than the byte cap.
+
+    Why not httpx's decoders: they inflate each network chunk whole, so 10 KB of ``gzip, gzip``
+    becomes gigabytes before any cap is checked. Stacked or unknown codings are refused.
+    """
+
+    def __init__(self, url: str, content_encoding: str, max_bytes: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1:
+            raise FetchRefused(f"{url} stacks content codings ({content_encoding})",
+                               reason="stacked_encoding")
+        coding = codings[0] if codings else ""
+        if coding not in ("", "gzip", "x-gzip", "deflate"):
+            raise FetchRefused(f"{url} uses content coding {coding!r}", reason="bad_encoding")
+        self.url, self.coding, self.max_bytes, self.produced = url, coding, max_bytes, 0
+        self._zlib: zlib._Decompress | None = None
+        if coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    async def decode_all(self, raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in raw:
+            yield self.decode(chunk)
+
+    def decode(self, chunk: bytes) -> bytes:
+        if not self.coding:
+            return chunk
+        if self._zlib is None:  # deflate: zlib-wrapped as specified, raw as some servers send
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if chunk[:1] == b"\x78" else -zlib.MAX_WBITS)
+        try:
+            out = self._zlib.decompress(chunk, self.max_bytes - self.produced + 1)
+        except zlib.error as exc:
+            raise FetchRefused(f"undecodable {self.coding} body from {self.url}",
+                               reason="bad_encoding") from exc
+        self.produced += len(out)
+        if self._zlib.unconsumed_tail or self.produced > self.max_bytes:
+            raise FetchRefused(f"{self.url} inflates past the {self.max_bytes}-byte cap", reason="too_large")
+        return out
 
 
 def check_status(url: str, response: httpx.Response) -> None:

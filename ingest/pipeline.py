@@ -144,7 +144,7 @@ async def _poll(settings: Settings, source: Source, state: SourceState) -> tuple
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
     accept = settings.feed_content_types if source.kind == "feed" else SITEMAP_TYPES
-    async with Fetcher(settings) as fetcher:
+    async with Fetcher(settings, deadline=settings.source_deadline) as fetcher:
         fetched = await fetcher.get(source.url, accept=accept, headers=headers)
         if fetched.status == 304:
             return fetched, ParsedFeed(())

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8090
 
+    # --- issue 12 ---
+    # Total wall time of one HTTP request (connect + headers + whole body): a server dripping one
+    # byte per second is cut off here, whatever read_timeout says.
+    request_deadline: float = 60.0
+    # Total wall time of everything one source's poll fetches (feed, sitemap children, redirects).
+    source_deadline: float = 180.0
+    # SMTP AUTH over a connection without TLS sends the password in clear: refused unless allowed.
+    smtp_allow_plain_auth: bool = False
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""

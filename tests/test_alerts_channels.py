@@ -201,19 +201,44 @@ def test_email_arabic_subject_and_bodies_decode(smtp_server: Callable[..., tuple
 def test_email_login_and_refused_login(smtp_server: Callable[..., tuple[Mailbox, int]]) -> None:
     box, port = smtp_server(auth_require_tls=False, authenticator=_authenticator)
     channel = Channel(name="mail", type="email", to=("a@desk.example",))
-    cfg = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="s3cret-123")
+    cfg = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="s3cret-123",
+               smtp_allow_plain_auth=True)
     send(channel, MSG, "k", cfg)
     assert len(box.messages) == 1
-    arabic = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="سر-123")
+    arabic = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="سر-123",
+                  smtp_allow_plain_auth=True)
     with pytest.raises(DeliveryRefused) as not_ascii:
         send(channel, MSG, "k", arabic)
     assert not_ascii.value.reason == "smtp_auth_encoding"
-    wrong = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="wrong")
+    wrong = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="wrong",
+                 smtp_allow_plain_auth=True)
     with pytest.raises(DeliveryRefused) as refused:
         send(channel, MSG, "k", wrong)
     assert refused.value.reason == "smtp_auth"
     assert "wrong" not in str(refused.value)
     assert len(box.messages) == 1
+
+
+class AuthSpy:
+    """Records every SMTP AUTH attempt the server receives (the password would be in it)."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def __call__(self, server: object, session: object, envelope: object, mechanism: str,
+                 data: Any) -> AuthResult:
+        self.attempts.append(mechanism)
+        return AuthResult(success=True)
+
+
+def test_email_refuses_auth_without_tls_by_default(smtp_server: Callable[..., tuple[Mailbox, int]]) -> None:
+    spy = AuthSpy()
+    box, port = smtp_server(auth_require_tls=False, authenticator=spy)
+    cfg = _cfg(smtp_host="127.0.0.1", smtp_port=port, smtp_user="desk", smtp_password="s3cret-123")
+    with pytest.raises(DeliveryRefused) as refused:
+        send(Channel(name="mail", type="email", to=("a@desk.example",)), MSG, "k", cfg)
+    assert refused.value.reason == "smtp_auth_cleartext" and "s3cret" not in str(refused.value)
+    assert spy.attempts == [] and box.messages == []
 
 
 def test_email_server_down_is_transient() -> None:

@@ -34,9 +34,21 @@ def cli_env(make_settings: Callable[..., Settings], es: Elasticsearch,
 
 
 def test_list_shows_rules_and_names_the_bad_one(cli_env: tuple[Settings, dict]) -> None:
-    result = CliRunner().invoke(app, ["alerts", "list"], env=cli_env[1])
+    result = CliRunner().invoke(app, ["alerts", "list"], env=cli_env[1], terminal_width=250)
     assert result.exit_code == 1, result.output
     assert "armenia" in result.output and "no-channel" in result.output and "pager" in result.output
+    # The unbalanced query is parsed fine by YAML and pydantic: only the node's validate API sees it.
+    broken = [line for line in result.output.splitlines() if line.lstrip("│ ").startswith("broken")]
+    assert broken and "INVALID" in broken[0]
+    assert "broken (bad_query)" in result.output
+    armenia = [line for line in result.output.splitlines() if line.lstrip("│ ").startswith("armenia")]
+    assert armenia and "INVALID" not in armenia[0] and "ok" in armenia[0]
+
+
+def test_list_with_the_node_down_exits_3(cli_env: tuple[Settings, dict]) -> None:
+    env = {**cli_env[1], "INGEST_ES_URL": "http://127.0.0.1:9", "INGEST_ES_MAX_RETRIES": "0"}
+    result = CliRunner().invoke(app, ["alerts", "list"], env=env)
+    assert result.exit_code == 3, result.output
 
 
 def test_dry_run_prints_what_would_fire_and_sends_nothing(cli_env: tuple[Settings, dict],

@@ -15,11 +15,12 @@ from alerts_support import NOW, deliveries
 from elasticsearch import Elasticsearch
 
 from ingest import store
-from ingest.alerts import delivery, digest, state
+from ingest.alerts import channels, delivery, digest, state
 from ingest.alerts.matching import Hit
-from ingest.alerts.rules import Channel, Rule
+from ingest.alerts.messages import BadMessage
+from ingest.alerts.rules import Channel, Rule, parse_rules
 from ingest.errors import StoreConflict, StoreError, StoreUnavailable
-from ingest.settings import Settings
+from ingest.settings import Settings, load_settings
 
 
 def _dead_client() -> Elasticsearch:
@@ -28,6 +29,11 @@ def _dead_client() -> Elasticsearch:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return Elasticsearch(f"http://127.0.0.1:{port}", max_retries=0, request_timeout=2)
+
+
+def message(story: str) -> dict:
+    return {"kind": "alert", "rule": "r", "alert_id": f"a{story}", "version": 1, "story_id": story,
+            "title": "أرمينيا", "sources_count": 1, "created_at": NOW.isoformat()}
 
 
 RULE = Rule(name="r", query="أرمينيا", channels=("hook",))
@@ -40,7 +46,7 @@ HIT = Hit("d1", "s1", "t", "https://a.example/1", "a", "A", None, ("a",), (), ()
     lambda es: delivery.due(es, "x-deliveries", NOW),
     lambda es: delivery.history(es, "x-deliveries"),
     lambda es: delivery.queue(es, "x-deliveries", RULE, {"hook": Channel(name="hook", type="log")},
-                              {"kind": "alert", "story_id": "s1"}, ("a", "1"), now=NOW, not_before=None),
+                              message("s1"), ("a", "1"), now=NOW, not_before=None),
     lambda es: digest.changed_alerts(es, "x-alerts", RULE, NOW, NOW),
 ], ids=["record", "due", "history", "queue", "digest"])
 def test_unreachable_node_is_store_unavailable_everywhere(call: Callable[[Elasticsearch], object]) -> None:
@@ -95,7 +101,7 @@ def test_lease_conflict_does_not_abort_the_delivery_loop(es: Elasticsearch, sett
     target.append(index)
     channels = {"hook": Channel(name="hook", type="webhook", url=url)}
     for n in ("1", "2"):
-        delivery.queue(es, index, RULE, channels, {"kind": "alert", "story_id": n}, ("alert", n), now=NOW,
+        delivery.queue(es, index, RULE, channels, message(n), ("alert", n), now=NOW,
                        not_before=None)
     counts = delivery.deliver_due(es, index, channels, settings, NOW)
     assert counts == {"claim_lost": 1, "sent": 1}
@@ -103,3 +109,38 @@ def test_lease_conflict_does_not_abort_the_delivery_loop(es: Elasticsearch, sett
     statuses = sorted(d["status"] for d in deliveries(es, settings))
     assert statuses == ["sending", "sent"]  # the taken-over one stays with its new owner
 
+
+
+def test_channel_types_come_from_the_registry(tmp_path: Path) -> None:
+    calls: list[tuple[str, str]] = []
+
+    @channels.register("test-pager")
+    def page(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
+        calls.append((channel.name, msg["title"]))
+
+    try:
+        ruleset = parse_rules({"channels": {"p": {"type": "test-pager"}, "q": {"type": "carrier-pigeon"}},
+                               "rules": [{"name": "r", "query": "x", "channels": ["p"]}]})
+        assert [p.reason for p in ruleset.problems] == ["bad_channel"]
+        assert "carrier-pigeon" in ruleset.problems[0].message
+        channels.send(ruleset.channels["p"], message("s1"), "k", load_settings())
+        assert calls == [("p", "أرمينيا")]
+    finally:
+        channels.SENDERS.pop("test-pager")
+
+
+def test_messages_are_checked_on_the_way_out_and_in(es: Elasticsearch, settings: Settings,
+                                                    tmp_path: Path) -> None:
+    index = store.alias_name(settings.index_prefix, delivery.DELIVERIES_KIND)
+    log_channel = {"log": Channel(name="log", type="log", path=tmp_path / "a.jsonl")}
+    rule = Rule(name="r", query="x", channels=("log",))
+    with pytest.raises(BadMessage):
+        delivery.queue(es, index, rule, log_channel, {"kind": "alert", "story_id": "s"}, ("a",), now=NOW,
+                       not_before=None)
+    delivery.queue(es, index, rule, log_channel, message("s1"), ("b",), now=NOW, not_before=None)
+    [stored] = deliveries(es, settings)
+    es.update(index=index, id=stored["delivery_id"], doc={"message": {"kind": "alert", "title": 3}},
+              refresh=True)  # damaged by hand or by an older version
+    assert delivery.deliver_due(es, index, log_channel, settings, NOW) == {"failed": 1}
+    [failed] = deliveries(es, settings)
+    assert failed["error_reason"] == "bad_message" and not (tmp_path / "a.jsonl").exists()

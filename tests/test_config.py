@@ -72,3 +72,64 @@ def test_not_a_list_and_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_sources(write(tmp_path, "- {id: [unclosed\n"))
     with pytest.raises(ConfigError, match="cannot read"):
         load_sources(tmp_path / "absent.yaml")
+
+
+# --- issue 12: hostile config files end in exit code 2 with the file named ---------------------
+
+BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nsources: [*g]\n")
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_bytes(b"- {id: a, name: " + "الأفق".encode("cp1256") + b", url: 'https://a.example/'}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sources(path)
+    assert str(path) in str(err.value) and "not UTF-8" in str(err.value) and "line 1" in str(err.value)
+
+
+def test_yaml_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_sources(write(tmp_path, BOMB))
+    assert "aliases" in str(err.value)
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    path = write(tmp_path, "common: &tags [news, ar]\nsources:\n"
+                           "  - {id: a, name: a, url: 'https://a.example/rss', tags: *tags}\n")
+    assert load_sources(path)[0].tags == ("news", "ar")
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://a.example:99999/rss", "javascript:alert(1)",
+                                 "https://exa mple.com/rss", "ftp://a.example/rss"])
+def test_unusable_source_url_names_file_entry_and_field(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, "- {id: ok, name: a, url: 'https://a.example/rss'}\n"
+                           f"- {{id: bad, name: b, url: '{url}'}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sources(path)
+    assert all(part in str(err.value) for part in (str(path), "entry #2", "id='bad'", "field 'url'"))
+
+
+@pytest.mark.parametrize("case", ["bomb", "latin", "bad_url"])
+def test_cli_exits_2_for_hostile_config_files(tmp_path: Path, case: str) -> None:
+    from typer.testing import CliRunner
+
+    from ingest.cli import app
+
+    path = tmp_path / "sources.yaml"
+    if case == "bomb":
+        path.write_text(BOMB, encoding="utf-8")
+    elif case == "latin":
+        path.write_bytes(b"- {id: a, name: " + "نشرة".encode("cp1256") + b", url: 'https://a.example/'}\n")
+    else:
+        path.write_text("- {id: a, name: a, url: 'http://[::1'}\n", encoding="utf-8")
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes(path.read_bytes().replace(b"- {", b"rules:\n- {") if case != "bomb" else BOMB.encode())
+    env = {"INGEST_ES_URL": "http://127.0.0.1:9", "INGEST_RULES_FILE": str(rules)}
+    result = CliRunner().invoke(app, ["sources", "list", "--sources", str(path)], env=env)
+    assert result.exit_code == 2, result.output
+    if case != "bad_url":
+        rules_result = CliRunner().invoke(app, ["alerts", "list"], env=env)
+        assert rules_result.exit_code == 2, rules_result.output

@@ -3,7 +3,7 @@
 Public entry: ``evaluate(settings, doc_ids) -> AlertReport``, called after each indexed batch.
 """
 
-from ingest.alerts.evaluate import AlertReport, evaluate
+from ingest.alerts.evaluate import AlertReport, evaluate, evaluate_since
 from ingest.alerts.rules import Rule, RuleError, RuleSet, load_rules
 
-__all__ = ["AlertReport", "Rule", "RuleError", "RuleSet", "evaluate", "load_rules"]
+__all__ = ["AlertReport", "Rule", "RuleError", "RuleSet", "evaluate", "evaluate_since", "load_rules"]

@@ -12,6 +12,7 @@ import json
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from ingest.alerts import render
+from ingest.alerts.messages import checked
 from ingest.alerts.rules import Channel
 from ingest.errors import PermanentError, TransientError
 from ingest.settings import Settings
@@ -39,10 +41,26 @@ class DeliveryRefused(PermanentError):
     reason = "delivery_refused"
 
 
+Sender = Callable[[Channel, dict, str, Settings], None]
+# The channel registry: a rule file's channel ``type`` picks its sender by name.
+SENDERS: dict[str, Sender] = {}
+
+
+def register(kind: str) -> Callable[[Sender], Sender]:
+    """Make ``kind`` a channel type rules files may use (``@register("webhook")``)."""
+    def add(sender: Sender) -> Sender:
+        SENDERS[kind] = sender
+        return sender
+    return add
+
+
 def send(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
-    """Send one message through one channel; raises DeliveryFailed / DeliveryRefused."""
-    senders = {"webhook": send_webhook, "email": send_email, "log": send_log}
-    senders[channel.type](channel, msg, key, settings)
+    """Send one (checked) message through one channel; raises DeliveryFailed / DeliveryRefused."""
+    sender = SENDERS.get(channel.type)
+    if sender is None:
+        raise DeliveryRefused(f"channel {channel.name}: no sender for type {channel.type!r}",
+                              reason="unknown_channel_type")
+    sender(channel, checked(msg), key, settings)
 
 
 def webhook_body(channel: Channel, msg: dict, key: str) -> dict:
@@ -51,6 +69,7 @@ def webhook_body(channel: Channel, msg: dict, key: str) -> dict:
     return {"idempotency_key": key, **msg}
 
 
+@register("webhook")
 def send_webhook(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
     body = json.dumps(webhook_body(channel, msg, key), ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key, **channel.headers}
@@ -92,11 +111,16 @@ def _smtp_secure(smtp: smtplib.SMTP, settings: Settings) -> None:
     """STARTTLS when asked, then login when a user is configured (the password stays a SecretStr)."""
     if settings.smtp_tls == "starttls":
         smtp.starttls(context=ssl.create_default_context())
+    if settings.smtp_user and settings.smtp_tls == "none" and not settings.smtp_allow_plain_auth:
+        raise DeliveryRefused("SMTP login over a connection without TLS would send the password in clear; "
+                              "set INGEST_SMTP_TLS=starttls|ssl (or INGEST_SMTP_ALLOW_PLAIN_AUTH=true)",
+                              reason="smtp_auth_cleartext")
     if settings.smtp_user:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
         smtp.login(settings.smtp_user, password)
 
 
+@register("email")
 def send_email(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
     mail = email_message(channel, msg, key, settings)
     try:
@@ -124,6 +148,7 @@ def _raise_smtp(channel: Channel, code: int, exc: Exception) -> None:
     raise cls(f"email {channel.name}: SMTP {code}", reason=f"smtp_{code}") from exc
 
 
+@register("log")
 def send_log(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
     """Log one readable line and append the full message as a JSON line to the channel's file."""
     path: Path = channel.path or settings.alerts_log_file

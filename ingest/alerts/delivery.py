@@ -21,6 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from ingest import store
 from ingest.alerts import channels as chan
+from ingest.alerts.messages import checked
 from ingest.alerts.rules import Channel, Rule
 from ingest.errors import IngestError, PermanentError, StoreError, StoreUnavailable, TransientError
 from ingest.indexer import bulk_write
@@ -41,6 +42,7 @@ def delivery_id(*parts: str) -> str:
 def queue(es: Elasticsearch, index: str, rule: Rule, kinds: Mapping[str, Channel], msg: dict,
           key_parts: tuple[str, ...], *, now: datetime, not_before: datetime | None) -> Counter[str]:
     """Create one pending delivery per channel of ``rule``; existing ones are left untouched."""
+    msg = checked(msg)
     docs = [_delivery_doc(rule, kinds[name], msg, delivery_id(*key_parts, name), now, not_before)
             for name in rule.channels]
     with store.translated(f"queueing deliveries for rule {rule.name!r}"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 
 from ingest import store
 from ingest.alerts import delivery, digest, render, state
@@ -71,6 +71,7 @@ def evaluate(settings: Settings, doc_ids: Sequence[str], *, now: datetime | None
             run.es.indices.refresh(index=run.index("articles"))
         for rule in rules:
             _match_rule(run, rule, ids)
+    _queue_pending(run)
     for rule in rules:
         if rule.mode != "immediate":
             run.deliveries += digest.queue_digests(run.es, run.index(state.ALERTS_KIND),
@@ -82,6 +83,19 @@ def evaluate(settings: Settings, doc_ids: Sequence[str], *, now: datetime | None
         log.error("alert rule problem (%s): %s", problem.reason, problem.message)
     return AlertReport(len(rules), len(ids), len(run.matched), dict(run.alerts), dict(run.deliveries),
                        tuple(run.problems), tuple(run.alert_ids))
+
+
+def evaluate_since(settings: Settings, start: datetime, *, now: datetime | None = None) -> AlertReport:
+    """Evaluate the articles indexed since ``start`` (``ingest run --once`` after its pass: the
+    CLI gets the same alerts as the DAG, which passes the ids it indexed)."""
+    es = store.connect(settings)
+    index = store.alias_name(settings.index_prefix, "articles")
+    with store.translated(f"listing articles indexed since {start.isoformat()}"):
+        es.indices.refresh(index=index)
+        since = {"range": {"indexed_at": {"gte": start.isoformat()}}}
+        hits = helpers.scan(es, index=index, query={"query": since, "_source": False})
+        ids = [str(h["_id"]) for h in hits]
+    return evaluate(settings, ids, now=now)
 
 
 def _match_rule(run: _Run, rule: Rule, ids: list[str]) -> None:
@@ -96,17 +110,27 @@ def _match_rule(run: _Run, rule: Rule, ids: list[str]) -> None:
         change = state.record(run.es, run.index(state.ALERTS_KIND), rule, story_id, story_hits, run.now)
         run.alerts[change.kind] += 1
         run.alert_ids.append(change.alert["alert_id"])
-        if rule.mode == "immediate" and _notify(rule, change):
-            _queue_alert(run, rule, change)
 
 
-def _notify(rule: Rule, change: state.AlertChange) -> bool:
-    return change.kind == "new" or (change.kind == "update" and rule.notify_updates)
+def _queue_pending(run: _Run) -> None:
+    """Queue the delivery of every alert version not queued yet, whichever run recorded it.
 
-
-def _queue_alert(run: _Run, rule: Rule, change: state.AlertChange) -> None:
-    kind = "alert" if change.kind == "new" else "update"
-    msg = render.alert_message(change.alert, kind, change.new_outlets, run.now)
-    run.deliveries += delivery.queue(run.es, run.index(delivery.DELIVERIES_KIND), rule, run.ruleset.channels,
-                                     msg, (change.alert["alert_id"], str(change.alert["version"])),
-                                     now=run.now, not_before=quiet_until(rule.quiet_hours, run.now))
+    The delivery id is (alert, version, channel), so queueing twice is harmless; the flag is
+    cleared only after the queue write succeeded. Alerts of a rule that is gone or disabled stay
+    pending until it comes back.
+    """
+    rules = {r.name: r for r in run.ruleset.rules if r.enabled}
+    index = run.index(state.ALERTS_KIND)
+    for hit in state.pending(run.es, index):
+        alert = hit["_source"]
+        rule = rules.get(alert.get("rule", ""))
+        if rule is None:
+            continue
+        version = int(alert.get("version", 1))
+        if rule.mode == "immediate" and (version == 1 or rule.notify_updates):
+            msg = render.alert_message(alert, "alert" if version == 1 else "update",
+                                       alert.get("new_outlets", []), run.now)
+            run.deliveries += delivery.queue(run.es, run.index(delivery.DELIVERIES_KIND), rule,
+                                             run.ruleset.channels, msg, (alert["alert_id"], str(version)),
+                                             now=run.now, not_before=quiet_until(rule.quiet_hours, run.now))
+        state.mark_notified(run.es, index, hit)

@@ -108,6 +108,17 @@ def _search(es: Elasticsearch, index: str, rule: Rule, query: dict[str, Any], si
     return [to_hit(h) for h in resp["hits"]["hits"]]
 
 
+def validate_rule(es: Elasticsearch, index: str, rule: Rule) -> str:
+    """Why Elasticsearch (validate API, the index's own analyzers) would refuse the rule's query;
+    an empty string when it is valid."""
+    with store.translated(f"validating rule {rule.name!r} against {index}"):
+        resp = es.indices.validate_query(index=index, query=rule_query(rule), explain=True)
+    if resp.get("valid"):
+        return ""
+    errors = [str(e.get("error", "")).splitlines()[0] for e in resp.get("explanations", []) if e.get("error")]
+    return errors[0] if errors else str(resp.get("error") or "invalid query")
+
+
 def _root_cause(exc: ApiError) -> str:
     """The parser's own words (first shard failure's cause), not the generic "all shards failed"."""
     error = exc.info.get("error", {}) if isinstance(exc.info, dict) else {}

@@ -23,6 +23,7 @@ from ingest.errors import ConfigError
 from ingest.indexer import bulk_write
 from ingest.settings import Settings
 from ingest.store import alias_name, translated
+from ingest.urls import BadURL, validate_url
 
 RULES_KIND = "alert_rules"
 
@@ -70,17 +71,29 @@ class Channel(_Strict):
     """Where alerts go. ``webhook`` needs ``url``; ``email`` needs ``to``; ``log`` needs nothing."""
 
     name: str
-    type: Literal["webhook", "email", "log"]
+    type: str
     url: str | None = None
     format: Literal["json", "slack"] = "json"
     headers: dict[str, str] = Field(default_factory=dict)
     to: tuple[str, ...] = ()
     path: Path | None = None
 
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ingest.alerts.channels import SENDERS  # the registry imports this module
+
+        if value not in SENDERS:
+            raise ValueError(f"unknown channel type {value!r} (known: {', '.join(sorted(SENDERS))})")
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> Channel:
-        if self.type == "webhook" and not (self.url or "").startswith(("http://", "https://")):
-            raise ValueError("a webhook channel needs an http(s) url")
+        if self.type == "webhook":
+            try:
+                validate_url(self.url or "")
+            except BadURL as exc:
+                raise ValueError(f"a webhook channel needs an http(s) url: {exc}") from exc
         if self.type == "email" and not self.to:
             raise ValueError("an email channel needs at least one address in `to`")
         return self

@@ -1,5 +1,9 @@
 """One alert per rule per story, kept in the ``alerts`` index and updated as outlets join.
 
+Why ``notify_pending`` lives on the alert: queueing its delivery is derived from this state on
+every evaluation, so a worker dying between recording an alert and queueing its delivery loses
+nothing; the next evaluation, from any entry point, queues it (idempotently).
+
 Why a deterministic id plus optimistic concurrency: the node has no Painless, so there is no
 scripted upsert. ``_id = hash(rule, story)`` makes the first write a conditional create; later
 changes are read-merge-write guarded by ``if_seq_no``/``if_primary_term``, retried on conflict,
@@ -24,6 +28,27 @@ from ingest.errors import TransientError
 ALERTS_KIND = "alerts"
 MAX_HIGHLIGHTS = 20
 MAX_CONFLICT_RETRIES = 8
+
+
+def pending(es: Elasticsearch, index: str, size: int = 500) -> list[dict[str, Any]]:
+    """Alerts whose current version has not been queued for delivery yet (with seq_no)."""
+    with store.translated(f"reading alerts pending notification from {index}"):
+        es.indices.refresh(index=index)
+        resp = es.search(index=index, query={"term": {"notify_pending": True}}, size=size,
+                         sort=[{"changed_at": "asc"}], seq_no_primary_term=True)
+    return list(resp["hits"]["hits"])
+
+
+def mark_notified(es: Elasticsearch, index: str, hit: dict[str, Any]) -> bool:
+    """Clear ``notify_pending`` unless the alert changed meanwhile (then its newer version is
+    pending and the next evaluation queues it); returns whether it was cleared."""
+    with store.translated(f"marking alert {hit['_id']} as queued"):
+        try:
+            es.update(index=index, id=hit["_id"], doc={"notify_pending": False}, if_seq_no=hit["_seq_no"],
+                      if_primary_term=hit["_primary_term"])
+        except ConflictError:
+            return False
+    return True
 
 
 class AlertConflict(TransientError):
@@ -90,6 +115,8 @@ def merge(current: dict[str, Any], hits: Sequence[Hit], now: datetime) -> AlertC
     if new_outlets:
         merged["version"] = int(current.get("version", 1)) + 1
         merged["changed_at"] = now.isoformat()
+        merged["new_outlets"] = list(new_outlets)
+        merged["notify_pending"] = True  # cleared only once this version's delivery is queued
     return AlertChange("update" if new_outlets else "unchanged", merged, new_outlets)
 
 
@@ -101,7 +128,7 @@ def new_alert(rule: Rule, story_id: str, hits: Sequence[Hit], now: datetime) -> 
     return {"alert_id": alert_id(rule.name, story_id), "rule": rule.name, "story_id": story_id,
             "mode": rule.mode, "title": hits[0].title, "version": 1, **fields,
             "sources_count": len(fields["sources"]), "created_at": stamp, "updated_at": stamp,
-            "changed_at": stamp}
+            "changed_at": stamp, "new_outlets": list(fields["sources"]), "notify_pending": True}
 
 
 def record(es: Elasticsearch, index: str, rule: Rule, story_id: str, hits: Sequence[Hit],

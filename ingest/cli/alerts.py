@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ingest import store
 from ingest.alerts import delivery, evaluate, kibana, load_rules
-from ingest.alerts.matching import group_by_story, search_rule, since_filter
-from ingest.alerts.rules import RuleError, store_rules
+from ingest.alerts.matching import group_by_story, search_rule, since_filter, validate_rule
+from ingest.alerts.rules import RuleError, RuleProblem, store_rules
 from ingest.alerts.schedule import parse_duration
 from ingest.cli.common import EXIT_PARTIAL, console, reports_errors, settings
 
@@ -23,17 +24,23 @@ KIBANA_OUT = Path("kibana/rules/alerts")
 @app.command("list")
 @reports_errors
 def list_rules() -> None:
-    """Show every rule in the rules file, and every rule that cannot be used, with the reason."""
+    """Show every rule with its query validated by the node, and every unusable rule with the reason."""
     cfg = settings()
     ruleset = load_rules(cfg.rules_file)
-    table = Table("rule", "mode", "channels", "query", title=str(cfg.rules_file))
+    es = store.connect(cfg)
+    index = store.alias_name(cfg.index_prefix, "articles")
+    problems = list(ruleset.problems)
+    table = Table("rule", "mode", "channels", "query", "valid", title=str(cfg.rules_file))
     for rule in ruleset.rules:
         name = rule.name if rule.enabled else f"{rule.name} (disabled)"
-        table.add_row(name, rule.mode, ", ".join(rule.channels), rule.query)
+        error = validate_rule(es, index, rule)
+        if error:
+            problems.append(RuleProblem(rule.name, "bad_query", f"Elasticsearch refuses the query: {error}"))
+        table.add_row(name, rule.mode, ", ".join(rule.channels), rule.query, "INVALID" if error else "ok")
     console.print(table)
-    for problem in ruleset.problems:
-        console.print(f"[red]{problem.rule}[/red] ({problem.reason}): {problem.message}")
-    if ruleset.problems:
+    for problem in problems:
+        console.print(f"[red]{escape(problem.rule)}[/red] ({problem.reason}): {escape(problem.message)}")
+    if problems:
         raise typer.Exit(EXIT_PARTIAL)
 
 

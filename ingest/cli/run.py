@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ingest import pipeline
+from ingest.alerts import evaluate_since
 from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, reports_errors, settings
 from ingest.cli.sources import SourcesOption
 from ingest.config import Source, load_sources
@@ -17,16 +19,22 @@ from ingest.summary import RunSummary
 
 OnceOption = Annotated[bool, typer.Option("--once", help="One pass over all enabled sources, then exit.")]
 EveryOption = Annotated[float, typer.Option(help="Without --once: seconds between passes.")]
+NoAlertsOption = Annotated[bool, typer.Option("--no-alerts",
+                                              help="Do not evaluate alert rules after the pass.")]
 
 
 @reports_errors
 def run(once: OnceOption = False, sources: SourcesOption = None,
-        every: EveryOption = 300.0) -> None:
-    """Run the pipeline. Exit code 0 = all good, 1 = some items failed (see the summary)."""
+        every: EveryOption = 300.0, no_alerts: NoAlertsOption = False) -> None:
+    """Run the pipeline, then the alert rules over what it indexed (like the DAG).
+    Exit code 0 = all good, 1 = some items failed (see the summary)."""
     cfg = settings()
     source_list = load_sources(sources or cfg.sources_file)
     while True:
+        started = datetime.now(UTC) - timedelta(seconds=1)  # indexed_at is set by this same clock
         summary = _one_pass(cfg, source_list)
+        if not no_alerts:
+            _alerts(cfg, started)
         if once:
             raise typer.Exit(EXIT_PARTIAL if summary.total_failed else EXIT_OK)
         time.sleep(every)
@@ -42,3 +50,13 @@ def _one_pass(cfg: Settings, source_list: list[Source]) -> RunSummary:
     for line in summary.lines():
         console.print("  " + line, markup=False, highlight=False)
     return summary
+
+
+def _alerts(cfg: Settings, started: datetime) -> None:
+    report = evaluate_since(cfg, started)
+    console.print(f"alerts: {report.rules_evaluated} rules over {report.articles_checked} new articles, "
+                  f"{report.matched_articles} matched; alerts {report.alerts or {}}; "
+                  f"deliveries {report.deliveries or {}}", markup=False, highlight=False)
+    for problem in report.problems:
+        console.print(f"alert rule problem {problem.rule} ({problem.reason}): {problem.message}",
+                      markup=False, highlight=False)
