@@ -33,6 +33,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--tiny", action="store_true", help="smallest sizes: checks that everything runs")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("names", nargs="*", default=[], help="benchmarks to run (same as --only)")
+    parser.add_argument("--levels", default="", help="growth: comma-separated sizes, e.g. 10000,1000000")
     parser.add_argument(
         "--workers", type=int, default=default_workers(), help="worker processes (default: cores)"
     )
@@ -70,7 +72,9 @@ def write(results: list[Result], ctx: Context) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] + args.names or list(BENCHMARKS)
+    if args.levels:
+        os.environ["BENCH_GROWTH_LEVELS"] = args.levels  # read by bench.growth (a bench knob, not a setting)
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")

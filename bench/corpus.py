@@ -109,6 +109,60 @@ def perturbed(
     return out
 
 
+NEWS_STREAM_MIX = {"new": 0.80, "story": 0.15, "near": 0.04, "exact": 0.01}  # share of each kind
+
+
+def news_stream(
+    fixtures_dir: Path, n: int, *, seed: int, start: datetime | None = None, spread_hours: float = 72.0
+) -> list[Article]:
+    """``n`` articles shaped like a day of a national press (NEWS_STREAM_MIX): most report a
+    story of their own (sentences recombined from three real texts, so no two share a story by
+    accident), some are another outlet's report of an earlier item's story (``perturb``), a few
+    are near or exact copies of one. Deterministic for a seed."""
+    bases = arabic_articles(fixtures_dir)
+    rng = random.Random(seed)
+    start = start or datetime.now(UTC)
+    kinds, weights = list(NEWS_STREAM_MIX), list(NEWS_STREAM_MIX.values())
+    out: list[Article] = []
+    for i in range(n):
+        at = start - timedelta(hours=rng.random() * spread_hours)
+        key = f"n{seed}-{i}"
+        kind = rng.choices(kinds, weights)[0] if out else "new"
+        if kind == "new":
+            out.append(_recombined(rng.sample(bases, 3), rng, key=key, at=at))
+            continue
+        earlier = rng.choice(out)
+        if kind == "story":
+            out.append(perturb(earlier, rng.choice(bases), rng, key=key, at=at))
+        elif kind == "near":
+            body = earlier.body + "\n" + rng.choice(_sentences(rng.choice(bases).body) or [""])
+            out.append(_moved(earlier, key, at, body=body))
+        else:
+            out.append(_moved(earlier, key, at, body=earlier.body))
+    return out
+
+
+def _recombined(parts: list[Article], rng: random.Random, *, key: str, at: datetime) -> Article:
+    sentences = [s for a in parts for s in _sentences(a.body)[:4]]
+    rng.shuffle(sentences)
+    title = " ".join(w for a in parts for w in a.title.split()[:3])
+    return _moved(parts[0], key, at, body=" ".join(sentences), title=title)
+
+
+def _moved(base: Article, key: str, at: datetime, *, body: str, title: str | None = None) -> Article:
+    url = f"https://bench.example/{base.source_id}/{key}"
+    return replace(
+        base,
+        doc_id=doc_id_for(url),
+        url=url,
+        canonical_url=url,
+        title=base.title if title is None else title,
+        body=body,
+        published_at=at,
+        fetched_at=at,
+    )
+
+
 PAGE_TEMPLATE = """<!DOCTYPE html>
 <html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{title} | {site}</title>
 <meta name="description" content="{lead}"><link rel="canonical" href="{url}"></head>

@@ -14,7 +14,7 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
-from bench.common import Context, Result, Stopwatch, percentile, scratch
+from bench.common import Context, Result, Stopwatch, percentile, profiled, run_workers, scratch, split
 from ingest import dedup
 from ingest.dedup import fingerprint as fp
 from ingest.evaluation import dedup as ev
@@ -24,6 +24,8 @@ from ingest.settings import PROJECT_ROOT
 LATENCY_N = {"full": 300, "quick": 60, "tiny": 6}  # one decide() call per article
 BATCH_N = {"full": 600, "quick": 150, "tiny": 10}  # decide() in batches, as the pipeline calls it
 BATCH = 50
+WORKERS_N = {"full": 600, "quick": 150, "tiny": 10}  # capacity: the same articles, 1 then 2 processes
+TARGET_RATE, TARGET_NODE_MS = 100.0, 5.0
 LABELLED_ORDERS = {"full": (None, 1, 2), "quick": (None,), "tiny": (None,)}
 LABELLED_DIR = PROJECT_ROOT / "tests" / "fixtures" / "dedup"
 
@@ -40,12 +42,43 @@ def es_single(ctx: Context, articles: list[Article]) -> tuple[float, list[float]
     return total.seconds, latencies, out
 
 
-def es_batched(ctx: Context, articles: list[Article]) -> tuple[float, dict[str, Any]]:
-    with scratch(ctx) as cfg, Stopwatch() as total:
-        out = {}
-        for i in range(0, len(articles), BATCH):
-            out.update({d.doc_id: d for d in dedup.decide(ctx.es, cfg, articles[i : i + BATCH])})
-    return total.seconds, out
+def node_cpu_ms(ctx: Context) -> float:
+    """CPU the node used so far (ms); a node of its own makes the difference this run's."""
+    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
+
+
+def es_batched(ctx: Context, articles: list[Article]) -> tuple[float, dict[str, Any], float]:
+    """(seconds, decisions, node CPU ms per article) of ``decide`` in batches of BATCH."""
+    with scratch(ctx) as cfg:
+        path = ctx.profile and ctx.results_dir / "dedup-batched.profile.txt"
+        cpu0 = node_cpu_ms(ctx)
+        with profiled(path), Stopwatch() as total:
+            out = {}
+            for i in range(0, len(articles), BATCH):
+                out.update({d.doc_id: d for d in dedup.decide(ctx.es, cfg, articles[i : i + BATCH])})
+        node_ms = (node_cpu_ms(ctx) - cpu0) / max(1, len(articles))
+    return total.seconds, out, node_ms
+
+
+def _prepare_worker(settings: Any, articles: list[Article]) -> tuple[Any, list[Article]]:
+    from ingest import store
+
+    return (store.connect(settings), settings, articles)
+
+
+def _work(state: tuple[Any, Any, list[Article]]) -> int:
+    es, settings, articles = state
+    for i in range(0, len(articles), BATCH):
+        dedup.decide(es, settings, articles[i : i + BATCH])
+    return len(articles)
+
+
+def es_workers(ctx: Context, articles: list[Article], workers: int) -> float:
+    """Decisions/s of ``workers`` processes sharing one registry (and the node)."""
+    with scratch(ctx) as cfg:
+        wall, _ = run_workers(_prepare_worker, _work, [(cfg, part) for part in split(articles, workers)])
+    return len(articles) / wall
 
 
 def in_memory(ctx: Context, articles: list[Article]) -> tuple[float, list[float], dict[str, str]]:
@@ -86,7 +119,9 @@ def run(ctx: Context) -> Result:
     real = list(arabic_articles(ctx.settings.fixtures_dir))
     lat_articles, batch_articles = real[: ctx.size(LATENCY_N)], real[: ctx.size(BATCH_N)]
     single_s, single_lat, _ = es_single(ctx, lat_articles)
-    batch_s, batch_decisions = es_batched(ctx, batch_articles)
+    batch_s, batch_decisions, node_ms = es_batched(ctx, batch_articles)
+    worker_articles = real[: ctx.size(WORKERS_N)]
+    capacity = {w: es_workers(ctx, worker_articles, w) for w in (1, 2)}
     mem_s, mem_lat, mem_root = in_memory(ctx, batch_articles)
     silver = ev.exact_silver(batch_articles)
     es_dups, _ = ev.groups_of(batch_decisions)
@@ -100,6 +135,7 @@ def run(ctx: Context) -> Result:
         (es_q, mem_q),
         labelled,
         (len(lat_articles), len(batch_articles)),
+        (node_ms, capacity),
     )
 
 
@@ -116,8 +152,10 @@ def _result(
     quality: tuple,
     labelled: list[str],
     sizes: tuple[int, int],
+    load: tuple[float, dict[int, float]],
 ) -> Result:
     (single_s, single_lat), (mem_s, mem_lat), (es_q, mem_q), (n_lat, n_batch) = single, mem, quality, sizes
+    node_ms, capacity = load
     res = Result(
         "dedup: Elasticsearch-backed decide vs in-memory MinHashLSH",
         ["decider", "articles", "decisions/s", "p50 ms", "p99 ms", "dups vs exact-copy silver (P/R/F1)"],
@@ -133,9 +171,16 @@ def _result(
             str(es_q),
         ],
         _row("datasketch MinHashLSH in memory (baseline)", n_batch, mem_s, mem_lat, str(mem_q)),
+        *(
+            [f"decide(), batches of {BATCH}, {w} worker process(es)", "", rate, "", "", ""]
+            for w, rate in capacity.items()
+        ),
     ]
     r = res.ratio("es_batched_vs_in_memory", n_batch / batch_s, n_batch / mem_s, 0.0)
     res.notes.append("batched p50 = mean time per decision in a batch (one call decides the whole batch)")
+    res.notes.append(f"node CPU per article (batched): {node_ms:.1f} ms (target <= {TARGET_NODE_MS})")
+    gain = capacity[2] / capacity[1] if capacity[1] else 0.0
+    res.notes.append(f"capacity: 2 worker processes give {gain:.2f}x the decisions/s of 1 on the same node")
     wrong = [line for line in labelled if line.lstrip().startswith("wrong")]
     res.notes += [f"ingest eval dedup: {line}" for line in labelled if line not in wrong]
     res.notes.append(f"ingest eval dedup: {len(wrong)} wrong pairs listed (see latest.json)")
@@ -145,12 +190,18 @@ def _result(
         "p99_ms": 1000 * percentile(single_lat, 99),
         "batched_decisions_per_s": n_batch / batch_s,
         "in_memory_decisions_per_s": n_batch / mem_s,
+        "node_cpu_ms_per_article": node_ms,
+        "workers_decisions_per_s": {str(w): r for w, r in capacity.items()},
         "es_quality": str(es_q),
         "in_memory_quality": str(mem_q),
         "labelled": labelled,
     }
+    rate = n_batch / batch_s
     res.summary = (
-        f"dedup: {n_batch / batch_s:.1f} decisions/s batched, {n_lat / single_s:.1f}/s one at a time "
+        f"dedup: {rate:.1f} decisions/s batched (target >= {TARGET_RATE:.0f}: "
+        f"{'met' if rate >= TARGET_RATE else 'NOT met'}), node CPU {node_ms:.1f} ms/article (target <= "
+        f"{TARGET_NODE_MS:.0f}: {'met' if node_ms <= TARGET_NODE_MS else 'NOT met'}), "
+        f"2 workers {capacity[2]:.1f}/s vs 1 {capacity[1]:.1f}/s; {n_lat / single_s:.1f}/s one at a time "
         f"(p50 {1000 * percentile(single_lat, 50):.0f} ms, p99 {1000 * percentile(single_lat, 99):.0f} "
         f"ms) vs in-memory MinHashLSH {n_batch / mem_s:.0f}/s: ratio {r:.3f} (no target: the price "
         f"of shared state + story tier); exact-copy F1 {es_q.f1:.2f} vs {mem_q.f1:.2f}"

@@ -1,16 +1,19 @@
-"""Growth: cost per article of ``pipeline.dedup_and_index`` (dedup decision + indexing) with 1k,
-10k and 50k articles already indexed. Target: flat (ratio cost@smallest / cost@largest >= 0.8).
+"""Growth: cost per article of ``pipeline.dedup_and_index`` (dedup decision + indexing) with 10k,
+100k and 300k articles already indexed (``--levels 10000,1000000`` for the million). Target: flat
+(ratio cost@smallest / cost@largest >= 0.8).
 
 To keep the run short the background is written with raw ``helpers.bulk`` (registry entries and
 article documents exactly as ``decide`` and ``dedup_and_index`` would write them, fingerprints
 computed in worker processes); only a fixed-size probe batch goes through the pipeline at each
-level. Texts are perturbed real Arabic articles with event times inside every dedup window, so
-each probe's candidate searches run against the whole background: the costly case.
+level. The background is a news stream (``bench.corpus.news_stream``: mostly distinct stories,
+a few percent copies) with event times inside every dedup window, so each probe's candidate
+searches run against the whole background: the costly case.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +22,12 @@ from typing import Any
 from elasticsearch import helpers
 
 from bench.common import Context, Result, Stopwatch, percentile, profiled, scratch, slope, verdict
-from bench.corpus import perturbed
+from bench.corpus import news_stream
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
 from ingest.dedup.decide import Decision, Thresholds, entry_for
 
-LEVELS = {"full": (1_000, 10_000, 50_000), "quick": (500, 2_000, 5_000), "tiny": (10, 20, 40)}
+LEVELS = {"full": (10_000, 100_000, 300_000), "quick": (1_000, 5_000, 20_000), "tiny": (10, 20, 40)}
 PROBE = {"full": 100, "quick": 50, "tiny": 4}
 PROBE_BATCH = 50
 CHUNK = 1_000  # background articles per worker task
@@ -36,7 +39,7 @@ def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict
     fixtures_dir, seed, n, cfg = args
     now = datetime.now(UTC)
     out = []
-    for order, article in enumerate(perturbed(fixtures_dir, n, seed=seed, start=now)):
+    for order, article in enumerate(news_stream(fixtures_dir, n, seed=seed, start=now)):
         entry = entry_for(article, cfg, now)
         d = Decision(
             doc_id=article.doc_id,
@@ -88,7 +91,7 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
 
 def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter]:
     """Median seconds per article over the probe batches, and the tiers they got."""
-    articles = perturbed(
+    articles = news_stream(
         ctx.settings.fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
     )
     per_article, tiers = [], Counter()
@@ -104,7 +107,9 @@ def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter]:
 
 
 def run(ctx: Context) -> Result:
-    levels, n_probe = ctx.size(LEVELS), ctx.size(PROBE)
+    given = os.environ.get("BENCH_GROWTH_LEVELS", "")
+    levels = tuple(int(x) for x in given.split(",") if x.strip()) or ctx.size(LEVELS)
+    n_probe = ctx.size(PROBE)
     res = Result(
         "growth: dedup_and_index cost per article vs articles already indexed",
         ["already indexed", "probe articles", "ms/article", "probe tiers"],

@@ -1,8 +1,9 @@
 """Story view: an aggregation over the dedup registry (no extra index to keep in step).
 
-Why an aggregation: a story only ever grows by new registry documents (append-only), so its
-first seen / first publisher / sources count / latest update are computed when asked, and two
-workers never need to update a shared story document.
+Why an aggregation: a story only grows by new registry documents, and when two stories turn out
+to be one, only the later founder's entry changes (it names the earlier story); so first seen /
+first publisher / sources count / latest update are computed when asked, following founders,
+and two workers never need to update a shared story document.
 """
 
 from __future__ import annotations
@@ -35,14 +36,7 @@ class Story:
 
 def story(es: Elasticsearch, settings: Settings, story_id: str, *, size: int = 200) -> Story:
     """The story's articles in publication order, with each one's dedup decision."""
-    query = {"term": {"decision.story_id": story_id}}
-    docs = registry.search(
-        es,
-        registry.alias(settings),
-        query,
-        size=size,
-        fields=["doc_id", "source_id", "title", "event_at", "url", "decision"],
-    )
+    docs = _members(es, registry.alias(settings), story_id, size)
     if not docs:
         raise StoryNotFound(f"no story {story_id!r} in {registry.alias(settings)}")
     docs.sort(key=lambda d: (d["event_at"], d["doc_id"]))
@@ -59,6 +53,21 @@ def story(es: Elasticsearch, settings: Settings, story_id: str, *, size: int = 2
             for d in docs
         ),
     )
+
+
+def _members(es: Elasticsearch, index: str, story_id: str, size: int) -> list[dict[str, Any]]:
+    """Articles whose story is ``story_id``, directly or through a founder that joined it (the
+    members of a merged story still name their first founder, which now names this story)."""
+    fields = ["doc_id", "source_id", "title", "event_at", "url", "decision"]
+    found: dict[str, dict[str, Any]] = {}
+    frontier = [story_id]
+    while frontier and len(found) < size:
+        query = {"terms": {"decision.story_id": frontier}}
+        hits = registry.search(es, index, query, size=size - len(found), fields=fields)
+        fresh = [h for h in hits if h["doc_id"] not in found]
+        found |= {h["doc_id"]: h for h in fresh}
+        frontier = [h["doc_id"] for h in fresh if h["doc_id"] != story_id]
+    return list(found.values())
 
 
 def final_decisions(es: Elasticsearch, settings: Settings, doc_ids: list[str]) -> dict[str, Decision]:
@@ -86,8 +95,6 @@ def final_decisions(es: Elasticsearch, settings: Settings, doc_ids: list[str]) -
 
 
 def story_of_article(es: Elasticsearch, settings: Settings, doc_id: str) -> str:
-    """Accept an article id too: its story id from the registry."""
-    doc = registry.get_many(es, registry.alias(settings), [doc_id]).get(doc_id)
-    if doc is None or doc.get("state") != "decided":
-        return doc_id
-    return str(doc["decision"]["story_id"])
+    """Accept an article id too: its story id from the registry (where its founder went)."""
+    d = final_decisions(es, settings, [doc_id]).get(doc_id)
+    return d.story_id if d is not None else doc_id
