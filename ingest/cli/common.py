@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ log = logging.getLogger("ingest.cli")
 # Exit codes: 0 all good; 1 the run finished but some items failed; 2 bad configuration or usage;
 # 3 Elasticsearch unreachable; 4 any other error.
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4
+
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="JSON lines on stdout, one record per line (field names: see the README).")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,13 +44,23 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            console.print(f"[red]configuration error:[/red] {exc}")
+            fail("configuration error", exc)
             raise typer.Exit(EXIT_CONFIG) from exc
         except StoreUnavailable as exc:
-            console.print(f"[red]Elasticsearch unavailable:[/red] {exc}")
+            fail("Elasticsearch unavailable", exc)
             raise typer.Exit(EXIT_UNAVAILABLE) from exc
         except IngestError as exc:
-            console.print(f"[red]error ({exc.reason}):[/red] {exc}")
+            fail(f"error ({exc.reason})", exc)
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper
+
+
+def fail(label: str, exc: BaseException) -> None:
+    """One whole line (never wrapped or cut, no markup read from the message, controls escaped)."""
+    from rich.text import Text
+
+    from ingest.cli.text import safe
+
+    console.print(Text.assemble((f"{label}: ", "red"), safe(" ".join(str(exc).split()))), soft_wrap=True,
+                  highlight=False)

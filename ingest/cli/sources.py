@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from ingest import pipeline, store
-from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, reports_errors, settings
-from ingest.config import load_sources
+from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, JsonOption, console, reports_errors, settings
+from ingest.cli.text import echo_json, safe
+from ingest.config import Source, load_sources
 from ingest.errors import StoreUnavailable
 from ingest.pipeline import PollResult
 from ingest.settings import Settings
@@ -24,12 +25,21 @@ AllOption = Annotated[bool, typer.Option("--all", help="Also check disabled entr
 
 @app.command("list")
 @reports_errors
-def list_sources(sources: SourcesOption = None) -> None:
+def list_sources(sources: SourcesOption = None, as_json: JsonOption = False) -> None:
     """Validate the sources file and list its entries."""
     cfg = settings()
-    for s in load_sources(sources or cfg.sources_file):
+    render_sources(load_sources(sources or cfg.sources_file), as_json=as_json)
+
+
+def render_sources(entries: list[Source], *, as_json: bool) -> None:
+    """One line per source (id, kind, country, URL, disabled flag), or one JSON record each."""
+    for s in entries:
+        if as_json:
+            echo_json(s.model_dump(mode="json"))
+            continue
         flag = "" if s.enabled else "  (disabled)"
-        console.print(f"{s.id:<28} {s.kind:<8} {s.country:<5} {s.url}{flag}", markup=False, highlight=False)
+        console.print(f"{s.id:<28} {s.kind:<8} {s.country:<5} {safe(s.url)}{flag}", markup=False,
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()
