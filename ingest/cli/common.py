@@ -28,9 +28,13 @@ R = TypeVar("R")
 
 
 def settings() -> Settings:
-    """Settings for a command (environment + defaults); errors become exit code 2."""
+    """Settings for a command (environment > run profile > defaults); errors become exit code 2."""
+    import os
+
+    from ingest.profile import profile_path
+
     try:
-        return load_settings()
+        return load_settings(_env_file=profile_path(os.environ))
     except ValueError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from exc
