@@ -39,3 +39,16 @@ def test_arabic_joiners_and_marks_pass_and_newlines_only_when_multiline() -> Non
     assert safe("a\nb\tc") == "a\\x0ab\\x09c"
     assert safe("a\nb\tc\x00", multiline=True) == "a\nb\tc\\x00"
     assert safe(None) == ""
+
+
+def test_quiet_clients_puts_request_loggers_at_warning() -> None:
+    import logging
+
+    from ingest.logs import quiet_clients
+
+    logging.getLogger("elastic_transport.transport").setLevel(logging.NOTSET)
+    logging.getLogger("elastic_transport").setLevel(logging.DEBUG)
+    quiet_clients()
+    assert not logging.getLogger("elastic_transport.transport").isEnabledFor(logging.INFO)
+    assert logging.getLogger("elastic_transport.transport").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("ingest.pipeline").getEffectiveLevel() == logging.getLogger().getEffectiveLevel()

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, JsonOption, console, reports_errors, settings
-from ingest.cli.logs import is_verbose
 from ingest.cli.text import echo_json, safe
+from ingest.logs import is_verbose
 
 if TYPE_CHECKING:
     from rich.text import Text

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ingest.cli.common import JsonOption, console, reports_errors, settings
-from ingest.cli.logs import is_verbose
 from ingest.cli.text import echo_json, safe
+from ingest.logs import is_verbose
 
 app = typer.Typer()
 
