@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ingest import pipeline, store
 from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, JsonOption, console, reports_errors, settings
@@ -60,12 +61,12 @@ def check(sources: SourcesOption = None, all_sources: AllOption = False) -> None
     raise typer.Exit(EXIT_PARTIAL if failures else EXIT_OK)
 
 
-def _health(result: PollResult) -> str:
-    if result.error:
-        return f"[red]{result.state.last_status}: {result.error[:70]}[/red]"
+def _health(result: PollResult) -> Text:
+    if result.error:  # whole messages (the table wraps them), escaped, never read as markup
+        return Text(f"{result.state.last_status}: {safe(result.error)}", style="red")
     if result.state.last_error:
-        return f"[yellow]malformed: {result.state.last_error[:60]}[/yellow]"
-    return "[green]ok[/green]"
+        return Text(f"malformed: {safe(result.state.last_error)}", style="yellow")
+    return Text("ok", style="green")
 
 
 def _stored_states(cfg: Settings, ids: list[str]) -> dict[str, str]:
