@@ -13,8 +13,11 @@ COMPOSE_SPEC := .cache/bin/compose-spec
 .PHONY: help setup tools run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
 
 help:
-	@echo "make run   - set up everything, start the embedded node and Airflow (UI on localhost:8080)"
+	@echo "make run   - set up everything, start the embedded node and Airflow (UI on 127.0.0.1:8080);"
+	@echo "             writes .cache/run/profile.env, the settings every ingest command then reads"
+	@echo "             (ingest config show); ports: AIRFLOW_PORT=8080, DEMO_PORT=8765, BIND_HOST=127.0.0.1"
 	@echo "make run DEMO=1 - the same, plus the bundled demo news site on loopback as the sources"
+	@echo "             (its own index prefix: demo-*)"
 	@echo "make test  - set up everything and run the whole test suite"
 	@echo "make stop  - stop everything the project started"
 	@echo "make bench - benchmarks (ratios against same-run baselines)"

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import ConfigError
+from ingest.logs import quiet_clients
 from ingest.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def _extras(extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def settings_from_connection(conn_id: str = CONN_ID, **overrides: Any) -> Settings:
     """Settings for a task: the Airflow connection when defined, else the environment (CLI)."""
+    quiet_clients()  # issue 14: the task log shows decisions at INFO, the clients' requests at WARNING
     conn = _lookup(conn_id)
     values = connection_overrides(conn) if conn is not None else {}
     values.update(overrides)

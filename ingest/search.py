@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -105,6 +105,43 @@ class StorySummary:
     first_url: str
     first_seen: str | None
     latest_update: str | None
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    """What a listing needs to name an article: headline, outlet name, URL."""
+
+    doc_id: str
+    title: str
+    url: str
+    source_id: str
+    source_name: str
+
+
+def json_record(value: SearchHit | StorySummary | ArticleRef) -> dict[str, Any]:
+    """The one JSON shape of a result (``--json`` lines and the reading room's /api/ alike)."""
+    return asdict(value)
+
+
+def articles_by_id(es: Elasticsearch, index: str, ids: Sequence[str]) -> dict[str, ArticleRef]:
+    """Headline, outlet and URL of each id found (one mget; unknown ids are left out)."""
+    wanted = list(dict.fromkeys(i for i in ids if i))
+    if not wanted:
+        return {}
+    try:
+        resp = es.mget(index=index, ids=wanted, source=["title", "url", "source"])
+    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+        raise StoreUnavailable(f"mget on {index}: unreachable ({type(exc).__name__})") from exc
+    except ApiError as exc:
+        raise StoreError(f"mget on {index} failed: {exc.message}") from exc
+    found = {}
+    for doc in resp["docs"]:
+        if doc.get("found"):
+            src = doc["_source"]
+            source = src.get("source") or {}
+            found[doc["_id"]] = ArticleRef(doc["_id"], src.get("title", ""), src.get("url", ""),
+                                           source.get("id", ""), source.get("name") or source.get("id", ""))
+    return found
 
 
 def build_query(req: SearchRequest) -> dict[str, Any]:
@@ -234,5 +271,6 @@ def _cause(exc: ApiError) -> str:
     return str(cause.get("reason") or exc.message).splitlines()[0]
 
 
-__all__ = ["FIELDS", "MARK_OFF", "MARK_ON", "BadQuery", "SearchHit", "SearchRequest", "SearchResult",
-           "StorySummary", "build_query", "marked_segments", "outlets", "parse_when", "search", "top_stories"]
+__all__ = ["FIELDS", "MARK_OFF", "MARK_ON", "ArticleRef", "BadQuery", "SearchHit", "SearchRequest",
+           "SearchResult", "StorySummary", "articles_by_id", "build_query", "json_record", "marked_segments",
+           "outlets", "parse_when", "search", "top_stories"]

@@ -137,7 +137,7 @@ def test_webhook_slack_format(receiver: tuple[Receiver, str]) -> None:
     body = state.accepted[0]["json"]
     assert set(body) == {"text", "mrkdwn"}
     first, rest = body["text"].split("\n", 1)
-    assert first == f"*[تنبيه] حدود-أرمينيا: {MSG['title']} (2 مصادر)*"
+    assert first == f"*[تنبيه] حدود-أرمينيا: {MSG['title']} (مصدران)*"
     assert "صحيفة الأولى، وكالة الثانية" in rest
     assert "اشتباكات &amp; قصف" in rest and "<em>" not in rest  # Slack escaping, tags stripped
 
@@ -186,7 +186,7 @@ def test_email_arabic_subject_and_bodies_decode(smtp_server: Callable[..., tuple
     subject_line = next(line for line in raw.split(b"\r\n") if line.startswith(b"Subject:"))
     assert subject_line.isascii() and b"=?utf-8?" in subject_line.lower()  # RFC 2047 encoded word
     mail = email.message_from_bytes(raw, policy=default_policy)
-    assert mail["Subject"] == f"[تنبيه] حدود-أرمينيا: {MSG['title']} (2 مصادر)"
+    assert mail["Subject"] == f"[تنبيه] حدود-أرمينيا: {MSG['title']} (مصدران)"
     assert mail["Message-ID"] == "<key-3@ingest.alerts>"
     plain = mail.get_body(("plain",))
     html = mail.get_body(("html",))
@@ -325,5 +325,5 @@ def test_alert_by_email_and_webhook_from_evaluate(receiver: tuple[Receiver, str]
     assert (payload["rule"], payload["story_id"], payload["sources_count"]) == ("حدود", "d1", 1)
     assert "اشتباكات" in payload["matched_terms"]
     mail = email.message_from_bytes(box.messages[0]["raw"], policy=default_policy)
-    assert mail["Subject"] == "[تنبيه] حدود: أرمينيا تعلن اشتباكات على الحدود (1 مصادر)"
+    assert mail["Subject"] == "[تنبيه] حدود: أرمينيا تعلن اشتباكات على الحدود (مصدر واحد)"
     assert "<em>اشتباكات</em>" in mail.get_body(("html",)).get_content()

@@ -77,6 +77,7 @@ def test_run_once_exit_code_1_when_items_fail(tmp_path: Path, env: dict[str, str
     result = invoke(["run", "--once", "--sources", str(sources_file(tmp_path, site, extra))], env)
     assert result.exit_code == 1
     assert "failed  poll:xml_entities" in result.output
+    assert "failing sources (1)" in result.output and "مكسور [broken]:" in result.output  # named
 
 
 def test_run_with_a_bad_sources_file_exits_2(tmp_path: Path) -> None:

@@ -31,9 +31,10 @@ def indexed(settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]) -
     return {"orig": original.doc_id, "copy": copy.doc_id, "copy_url": copy.url, "orig_url": original.url}
 
 
-def _search(settings: Settings, *args: str):
+def _search(settings: Settings, *args: str, verbose: bool = False):
     env = {"INGEST_ES_URL": settings.es_url, "INGEST_INDEX_PREFIX": settings.index_prefix}
-    return runner.invoke(app, ["search", "وزارة الدفاع الأرمينية", *args], env=env, catch_exceptions=False)
+    return runner.invoke(app, ["-v"] * verbose + ["search", "وزارة الدفاع الأرمينية", *args], env=env,
+                         catch_exceptions=False)
 
 
 def test_search_hides_copies_by_default(settings: Settings, indexed: dict[str, str]) -> None:
@@ -45,7 +46,7 @@ def test_search_hides_copies_by_default(settings: Settings, indexed: dict[str, s
 
 
 def test_show_dups_lists_the_copy_with_its_decision(settings: Settings, indexed: dict[str, str]) -> None:
-    result = _search(settings, "--show-dups")
+    result = _search(settings, "--show-dups", verbose=True)  # thresholds are shown with -v only
     assert result.exit_code == 0, result.output
     assert "2 hit(s)" in result.output
     assert indexed["orig_url"] in result.output and indexed["copy_url"] in result.output

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ingest.wording import count
+
 _TAG = re.compile(r"</?em>")
 BODY_STYLE = "direction:rtl;text-align:right;font-family:Tahoma,Arial,sans-serif"
 KIND_LABEL = {"alert": "تنبيه", "update": "تحديث", "digest": "موجز"}
@@ -49,7 +51,7 @@ def subject(msg: dict) -> str:
     label = KIND_LABEL[msg["kind"]]
     if msg["kind"] == "digest":
         return f"[{label}] {msg['rule']}: {len(msg['stories'])} قصص"
-    return f"[{label}] {msg['rule']}: {msg['title']} ({msg['sources_count']} مصادر)"
+    return f"[{label}] {msg['rule']}: {msg['title']} ({count(msg['sources_count'])})"  # issue 14: agreement
 
 
 def text(msg: dict) -> str:

@@ -80,6 +80,6 @@ app = typer.Typer(cls=LazyGroup, help="Arabic-first news ingestion pipeline.", n
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging; thresholds in output.")
          ) -> None:
     """Arabic-first news ingestion pipeline."""
-    from ingest.cli.logs import setup_logging
+    from ingest.logs import setup_logging
 
     setup_logging(verbose)

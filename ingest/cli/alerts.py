@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from elasticsearch import Elasticsearch
 from rich.markup import escape
 from rich.table import Table
 
@@ -15,7 +16,9 @@ from ingest.alerts import delivery, evaluate, kibana, load_rules
 from ingest.alerts.matching import group_by_story, search_rule, since_filter, validate_rule
 from ingest.alerts.rules import RuleError, RuleProblem, store_rules
 from ingest.alerts.schedule import parse_duration
-from ingest.cli.common import EXIT_PARTIAL, console, reports_errors, settings
+from ingest.cli.common import EXIT_PARTIAL, JsonOption, console, reports_errors, settings
+from ingest.cli.text import echo_json, safe
+from ingest.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 KIBANA_OUT = Path("kibana/rules/alerts")
@@ -83,19 +86,41 @@ def deliver() -> None:
 @reports_errors
 def history(rule: str = typer.Option(None, help="Only this rule."),
             status: str = typer.Option(None, help="pending, sending, sent or failed."),
-            limit: int = typer.Option(50, help="Most recent first.")) -> None:
-    """Deliveries with their alert, story, matched terms, channel, status and attempts."""
+            limit: int = typer.Option(50, help="Most recent first."),
+            as_json: JsonOption = False) -> None:
+    """Deliveries with their alert, headlines, story, matched terms, channel, status and attempts."""
     cfg = settings()
+    es = store.connect(cfg)
     index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
-    rows = delivery.history(store.connect(cfg), index, rule=rule, status=status, size=limit)
-    for row in rows:  # one plain line per delivery: no truncation, easy to grep
+    rows = delivery.history(es, index, rule=rule, status=status, size=limit)
+    render_history(rows, _headlines(es, cfg, rows), as_json=as_json)
+
+
+def _headlines(es: Elasticsearch, cfg: Settings, rows: list[dict]) -> dict[str, str]:
+    """Headline of every article the deliveries name (one lookup for the whole page)."""
+    from ingest.search import articles_by_id
+
+    ids = [i for row in rows for i in row.get("article_ids", [])]
+    refs = articles_by_id(es, store.alias_name(cfg.index_prefix, "articles"), ids)
+    return {i: ref.title for i, ref in refs.items()}
+
+
+def render_history(rows: list[dict], headlines: dict[str, str], *, as_json: bool) -> None:
+    """One plain line per delivery (no truncation, easy to grep) and its headlines; or JSON lines."""
+    for row in rows:
+        titles = [headlines[i] for i in row.get("article_ids", []) if i in headlines]
+        if as_json:
+            echo_json({**row, "headlines": titles})
+            continue
         console.print(f"{row['created_at'][:19]}  {row['rule']}  {row['kind']} v{row.get('version', 1)}  "
                       f"story={','.join(row.get('story_ids', []))}  "
                       f"articles={','.join(row.get('article_ids', []))}  "
-                      f"matched={'، '.join(row.get('matched_terms', []))}  channel={row['channel']}  "
+                      f"matched={safe('، '.join(row.get('matched_terms', [])))}  channel={row['channel']}  "
                       f"status={row['status']}  attempts={row.get('attempts', 0)}"
-                      + (f"  error={row['error_reason']}" if row.get("error_reason") else ""),
-                      soft_wrap=True, markup=False)
+                      + (f"  error={safe(row['error_reason'])}" if row.get("error_reason") else ""),
+                      soft_wrap=True, markup=False, highlight=False)
+        for title in dict.fromkeys(titles):
+            console.print(f"    • {safe(title)}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,14 +20,21 @@ log = logging.getLogger("ingest.cli")
 # 3 Elasticsearch unreachable; 4 any other error.
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_ERROR = 0, 1, 2, 3, 4
 
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="JSON lines on stdout, one record per line (field names: see the README).")]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def settings() -> Settings:
-    """Settings for a command (environment + defaults); errors become exit code 2."""
+    """Settings for a command (environment > run profile > defaults); errors become exit code 2."""
+    import os
+
+    from ingest.profile import profile_path
+
     try:
-        return load_settings()
+        return load_settings(_env_file=profile_path(os.environ))
     except ValueError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(EXIT_CONFIG) from exc
@@ -41,13 +48,23 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
-            console.print(f"[red]configuration error:[/red] {exc}")
+            fail("configuration error", exc)
             raise typer.Exit(EXIT_CONFIG) from exc
         except StoreUnavailable as exc:
-            console.print(f"[red]Elasticsearch unavailable:[/red] {exc}")
+            fail("Elasticsearch unavailable", exc)
             raise typer.Exit(EXIT_UNAVAILABLE) from exc
         except IngestError as exc:
-            console.print(f"[red]error ({exc.reason}):[/red] {exc}")
+            fail(f"error ({exc.reason})", exc)
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper
+
+
+def fail(label: str, exc: BaseException) -> None:
+    """One whole line (never wrapped or cut, no markup read from the message, controls escaped)."""
+    from rich.text import Text
+
+    from ingest.cli.text import safe
+
+    console.print(Text.assemble((f"{label}: ", "red"), safe(" ".join(str(exc).split()))), soft_wrap=True,
+                  highlight=False)

@@ -27,6 +27,6 @@ def serve(host: str = typer.Option("127.0.0.1", help="Loopback address to bind."
     server = demo.demo_server(site, host=host, port=port)
     path = demo.write_sources(site, server.base_url, sources_out or cfg.cache_dir / "demo" / "sources.yaml")
     console.print(f"demo site at {server.base_url}/ ({len(site.articles)} articles, "
-                  f"{len(site.outlets)} outlets); sources file: {path}")
+                  f"{len(site.outlets)} outlets); sources file: {path}", soft_wrap=True, markup=False)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

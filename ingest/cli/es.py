@@ -18,6 +18,10 @@ def start(port: int = typer.Option(0, help="HTTP port (0 = pick a free one)."),
     cfg = settings()
     node = esnode.start(cfg.cache_dir, port=port or None, heap=heap)
     console.print(f"Elasticsearch {esnode.es_version()} running at {node.url} (pid {node.pid})")
+    from ingest.cli.stack import sync_news_es  # issue 14: Airflow's news_es follows the node
+
+    if synced := sync_news_es(cfg.cache_dir):
+        console.print(synced, markup=False)
 
 
 @app.command()

@@ -41,6 +41,7 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
 
 
 def _one_pass(cfg: Settings, source_list: list[Source]) -> RunSummary:
+    started = datetime.now(UTC)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task(f"polling {len(source_list)} sources", total=None)
@@ -49,6 +50,7 @@ def _one_pass(cfg: Settings, source_list: list[Source]) -> RunSummary:
     console.print("[bold]run summary[/bold]")
     for line in summary.lines():
         console.print("  " + line, markup=False, highlight=False)
+    render_failing(failing_sources(cfg, source_list, started))
     return summary
 
 
@@ -60,3 +62,29 @@ def _alerts(cfg: Settings, started: datetime) -> None:
     for problem in report.problems:
         console.print(f"alert rule problem {problem.rule} ({problem.reason}): {problem.message}",
                       markup=False, highlight=False)
+
+
+def failing_sources(cfg: Settings, source_list: list[Source], since: datetime) -> list[str]:
+    """"name [id]: status message" of each source whose poll failed in this pass (from its stored state)."""
+    from ingest import store
+    from ingest.errors import StoreUnavailable
+    from ingest.sourcestate import load_states
+
+    try:
+        states = load_states(store.connect(cfg), cfg, [s.id for s in source_list])
+    except StoreUnavailable:
+        return []
+    names = {s.id: s.name for s in source_list}
+    return [f"{names.get(i, i)} [{i}]: {st.last_status} {st.last_error}".rstrip()
+            for i, st in sorted(states.items())
+            if st.failures and st.last_polled_at is not None and st.last_polled_at >= since]
+
+
+def render_failing(lines: list[str]) -> None:
+    """The failing sources by name, whole messages, escaped (feed-borne text)."""
+    from ingest.cli.text import safe
+
+    if lines:
+        console.print(f"[bold]failing sources[/bold] ({len(lines)})")
+    for line in lines:
+        console.print("  " + safe(line), markup=False, highlight=False, soft_wrap=True)

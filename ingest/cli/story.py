@@ -2,40 +2,53 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
 
-from ingest import store, stories
-from ingest.cli.common import console, reports_errors, settings
+from ingest.cli.common import JsonOption, console, reports_errors, settings
+from ingest.cli.text import echo_json, safe
+from ingest.logs import is_verbose
 
 app = typer.Typer()
 
 
 @app.command()
 @reports_errors
-def show(story_id: Annotated[str, typer.Argument(help="A story id or an article id.")]) -> None:
-    """First seen, first publisher, sources, and each article's tier, score, matched id, thresholds."""
+def show(story_id: Annotated[str, typer.Argument(help="A story id or an article id.")],
+         as_json: JsonOption = False) -> None:
+    """First seen, first publisher, outlets, and each article's outlet, URL, tier, score, matched id."""
+    from ingest import store, stories
+    from ingest.search import articles_by_id
+
     cfg = settings()
     es = store.connect(cfg)
     s = stories.story(es, cfg, stories.story_of_article(es, cfg, story_id))
-    console.print(f"story {s.story_id}: {s.representative_title}", markup=False)
-    console.print(
-        f"first seen {s.first_seen} by {s.first_publisher}; latest {s.latest_update}; "
-        f"{len(s.sources)} sources: {', '.join(s.sources)}",
-        markup=False,
-    )
+    refs = articles_by_id(es, store.alias_name(cfg.index_prefix, "articles"),
+                          [a["doc_id"] for a in s.articles])
+    names = {r.source_id: r.source_name for r in refs.values()}
+    if as_json:
+        record = dataclasses.asdict(s)
+        for article in record["articles"]:
+            ref = refs.get(article["doc_id"])
+            article["source_name"] = ref.source_name if ref else article["source_id"]
+        echo_json(record)
+        return
+    outlets = [names.get(i, i) for i in s.sources]
+    console.print(f"story {safe(s.story_id)}: {safe(s.representative_title)}", markup=False, highlight=False,
+                  soft_wrap=True)
+    console.print(f"first seen {s.first_seen} by {safe(names.get(s.first_publisher, s.first_publisher))}; "
+                  f"latest {s.latest_update}; {len(outlets)} outlet(s): {safe('، '.join(outlets))}",
+                  markup=False, highlight=False, soft_wrap=True)
     for a in s.articles:
         d = a["decision"] or {}
-        console.print(
-            f"  {a['event_at']} {a['source_id']:<14} {a['doc_id']} {d.get('tier'):<6} "
-            f"score={d.get('score')} matched={d.get('matched_id')} dup_of={d.get('duplicate_of')} "
-            f"| {(a['title'] or '')[:70]}",
-            markup=False,
-            soft_wrap=True,
-        )
-        console.print(
-            f"      reason: {d.get('reason')}; thresholds: {d.get('thresholds')}",
-            markup=False,
-            soft_wrap=True,
-        )
+        outlet = names.get(a["source_id"], a["source_id"])
+        console.print(f"  {a['event_at']} {safe(outlet)} [{safe(a['source_id'])}] {a['doc_id']} "
+                      f"{d.get('tier')} score={d.get('score')} matched={d.get('matched_id')} "
+                      f"dup_of={d.get('duplicate_of')}\n"
+                      f"      {safe(a['title'] or '')}\n      {safe(a.get('url') or '')}",
+                      markup=False, highlight=False, soft_wrap=True)
+        detail = f"; thresholds: {d.get('thresholds')}" if is_verbose() else ""
+        console.print(f"      reason: {safe(d.get('reason'))}{detail}", markup=False, highlight=False,
+                      soft_wrap=True)

@@ -6,11 +6,15 @@
 #   ingest/ops/stack.sh airflow-stop
 #   ingest/ops/stack.sh demo-start | demo-stop  the demo news site on loopback (`ingest demo serve`)
 #   ingest/ops/stack.sh env                     the exports for using the airflow CLI by hand
+#   ingest/ops/stack.sh es-sync                 re-register news_es if the node's URL changed
+#   ingest/ops/stack.sh port-check NAME VAR PORT  exit 1 naming VAR if 127.0.0.1:PORT is taken
+# Everything listens on ${BIND_HOST:-127.0.0.1}. Ports: AIRFLOW_PORT (8080), DEMO_PORT (8765).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/.venv/bin
 RUN=$ROOT/.cache/run
 PORT=${AIRFLOW_PORT:-8080}
+HOST=${BIND_HOST:-127.0.0.1}
 DAGS=(news_ingest news_alerts news_maintenance)
 mkdir -p "$RUN"
 
@@ -26,6 +30,7 @@ write_env() {  # $1 = demo sources file or empty
     echo "export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True"
     echo "export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30"
     echo "export AIRFLOW__API__PORT=$PORT"
+    echo "export AIRFLOW__API__HOST=$HOST"
     echo "export AIRFLOW__API__BASE_URL=http://localhost:$PORT"
     echo "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$PORT/execution/"
     if [[ -n $demo ]]; then
@@ -33,8 +38,59 @@ write_env() {  # $1 = demo sources file or empty
       echo "export INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
       echo "export INGEST_ALLOWED_NETWORKS='[\"127.0.0.1/32\"]'"   # the demo site is on loopback
       echo "export INGEST_PER_HOST_DELAY=0.2"
+      echo "export INGEST_INDEX_PREFIX=demo"   # the demo's own indices: health never mixes them
     fi
+    echo "[[ -f $RUN/profile.env ]] && set -a && source $RUN/profile.env && set +a"
   } > "$RUN/airflow.env"
+  write_profile "$demo"
+}
+
+# The one configuration: the INGEST_* settings the stack runs with, read by every `ingest` command
+# (ingest/profile.py) below the caller's own environment.
+write_profile() {  # $1 = demo sources file or empty
+  local demo=$1
+  {
+    echo "# written by make run ($(date -u +%FT%TZ)); the CLI reads it: ingest config show"
+    env | grep '^INGEST_' | grep -v '^INGEST_PROFILE=' | sort || true
+    if [[ -n $demo ]]; then
+      echo "INGEST_SOURCES_FILE=$demo"
+      echo "INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
+      echo "INGEST_ALLOWED_NETWORKS='[\"127.0.0.1/32\"]'"
+      echo "INGEST_PER_HOST_DELAY=0.2"
+      echo "INGEST_INDEX_PREFIX=demo"
+    fi
+  } > "$RUN/profile.env"
+  echo "profile written: $RUN/profile.env (ingest config show)"
+}
+
+# Fail at once, naming the variable, instead of timing out on an API that never came up.
+port_check() {  # $1 = what, $2 = variable name, $3 = port
+  if "$BIN/python" - "$HOST" "$3" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+  then return 0; fi
+  echo "port $3 on $HOST is already in use, so $1 cannot start; set $2 to a free port" \
+       "(e.g. make run $2=$(($3 + 1)))" >&2
+  return 1
+}
+
+# news_es must follow the node: re-register it whenever its URL differs from the one recorded.
+es_sync() {
+  [[ -d $ROOT/.cache/airflow ]] || { echo "no Airflow home yet; nothing to re-register"; return 0; }
+  # shellcheck disable=SC1091
+  source "$RUN/airflow.env"
+  local url; url=$(es_url)
+  if [[ -f $RUN/news_es.url && $(cat "$RUN/news_es.url") == "$url" ]]; then
+    echo "connection news_es already -> $url"; return 0
+  fi
+  register
 }
 
 running() { [[ -f $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
@@ -74,10 +130,13 @@ start() {
   write_env "$demo"
   # shellcheck disable=SC1091
   source "$RUN/airflow.env"
+  if [[ -n $demo ]]; then "$BIN/ingest" es init; fi   # the demo's own index prefix
   if running airflow; then
     echo "Airflow already running (pid $(cat "$RUN/airflow.pid")) with the settings it was started with;"
     echo "to switch DEMO on or off: make stop, then make run again"
+    es_sync
   else
+    port_check "the Airflow API server" AIRFLOW_PORT "$PORT"
     echo "migrating the Airflow database in $AIRFLOW_HOME"
     airflow db migrate >"$RUN/airflow-migrate.log" 2>&1 || { tail -20 "$RUN/airflow-migrate.log"; exit 1; }
     register
@@ -96,6 +155,7 @@ register() {
   airflow connections delete news_es >/dev/null 2>&1 || true
   airflow connections add news_es --conn-json "{\"conn_type\": \"generic\", \"host\": \"$url\", \"description\": \"Elasticsearch for the news pipeline\"}" >/dev/null
   airflow pools set "${INGEST_DAG_FETCH_POOL:-news_fetch}" "${INGEST_DAG_FETCH_POOL_SLOTS:-4}" "bounds concurrent article fetching" >/dev/null
+  echo "$url" > "$RUN/news_es.url"
   echo "connection news_es -> $url; pool ${INGEST_DAG_FETCH_POOL:-news_fetch} registered"
 }
 
@@ -112,7 +172,8 @@ demo_start() {
   local sources=$ROOT/.cache/demo/sources.yaml
   if running demo; then echo "demo site already running (pid $(cat "$RUN/demo.pid"))"; return 0; fi
   rm -f "$sources"
-  spawn demo "$BIN/ingest" demo serve --port "${DEMO_PORT:-8765}" --sources-out "$sources"
+  port_check "the demo site" DEMO_PORT "${DEMO_PORT:-8765}"
+  spawn demo "$BIN/ingest" demo serve --host "$HOST" --port "${DEMO_PORT:-8765}" --sources-out "$sources"
   wait_for "the demo site" 30 test -s "$sources"
   grep -m1 "demo site" "$RUN/demo.log" || true
 }
@@ -123,5 +184,8 @@ case ${1:-} in
   demo-start) demo_start ;;
   demo-stop) kill_group demo ;;
   env) cat "$RUN/airflow.env" ;;
-  *) echo "usage: $0 airflow-start [--demo] | airflow-stop | demo-start | demo-stop | env" >&2; exit 2 ;;
+  es-sync) es_sync ;;
+  port-check) shift; port_check "$@" ;;
+  *) echo "usage: $0 airflow-start [--demo] | airflow-stop | demo-start | demo-stop | env | es-sync" \
+          "| port-check WHAT VAR PORT" >&2; exit 2 ;;
 esac
