@@ -9,7 +9,10 @@ Expected values come from the demo manifest (ingest/data/demo/site.json), not fr
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -289,3 +292,31 @@ def test_timeline_runs_right_to_left_from_the_first_article() -> None:
     assert [(d.label, d.x) for d in line.dots] == [("a", 180.0), ("c", 100.0), ("b", 20.0)]
     assert line.start == "2021-11-16 09:00 UTC" and line.end == "2021-11-16 11:00 UTC"
     assert views.timeline([]).dots == ()
+
+
+def test_cli_serves_on_loopback_and_refuses_a_busy_port(demo_settings: Settings) -> None:
+    cli = Path(sys.executable).with_name("ingest")
+    env = {**os.environ, "INGEST_ES_URL": demo_settings.es_url or "",
+           "INGEST_INDEX_PREFIX": demo_settings.index_prefix}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(cli), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        page = None
+        for _ in range(300):  # bounded wait for uvicorn to listen
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/?window=7d", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        assert page is not None and page.status_code == 200 and "4 مصادر" in page.text
+        busy = subprocess.run([str(cli), "serve", "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert busy.returncode == 2
+        assert f"port {port} on 127.0.0.1 is busy" in " ".join(busy.stdout.split())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
