@@ -320,3 +320,10 @@ def test_cli_serves_on_loopback_and_refuses_a_busy_port(demo_settings: Settings)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_uninitialised_store_is_503_with_the_reason(make_settings, es: Elasticsearch) -> None:
+    with live(make_settings(), es) as base:  # a fresh prefix: no index was ever created
+        api, page = httpx.get(f"{base}/api/search", params={"q": "أرمينيا"}), httpx.get(f"{base}/")
+    assert api.status_code == 503 and "ingest es init" in api.json()["message"]
+    assert page.status_code == 503 and "ingest es init" in page.text
