@@ -73,6 +73,8 @@ def test_top_stories_then_the_story_page_in_outlet_order(page: Page, base_url: s
     assert page.locator("ol.articles .outlet").all_inner_texts() == [NAMES[s] for s in ORDER]
     assert page.locator("svg.timeline circle").count() == 4
     shoot(page, "story")
+    page.set_viewport_size({"width": 960, "height": 640})  # the README's picture: the first screenful
+    page.screenshot(path=str(SHOTS / "story-screenful.png"))
 
 
 def test_search_highlights_the_word(page: Page, base_url: str) -> None:
