@@ -10,7 +10,7 @@ COMPOSE_GO := github.com/compose-spec/compose-go/v2
 COMPOSE_GO_VERSION := v2.16.2
 COMPOSE_SPEC := .cache/bin/compose-spec
 
-.PHONY: help setup tools run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
+.PHONY: help setup tools browser run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
 
 help:
 	@echo "make run   - set up everything, start the embedded node and Airflow (UI on 127.0.0.1:8080);"
@@ -24,7 +24,7 @@ help:
 	@echo "make lint  - ruff"
 	@echo "make lock  - re-resolve requirements.lock from requirements.txt"
 
-setup: tools $(STAMP)
+setup: tools browser $(STAMP)
 
 # Maven and a JDK build the Elasticsearch plugin; a new machine of this kind has both, but
 # install them from Debian if missing (root only, as on CI).
@@ -32,6 +32,12 @@ tools:
 	@command -v mvn >/dev/null && command -v java >/dev/null || { \
 	  echo "installing maven + JDK 17 from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven openjdk-17-jdk-headless; }
+
+# The reading room's browser tests drive Debian's chromium (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'
@@ -52,6 +58,7 @@ run: setup
 stop:
 	-bash ingest/ops/stack.sh airflow-stop
 	-bash ingest/ops/stack.sh demo-stop
+	-bash ingest/ops/stack.sh web-stop
 	-$(BIN)/ingest es stop
 
 airflow-start: setup

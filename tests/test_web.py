@@ -9,7 +9,10 @@ Expected values come from the demo manifest (ingest/data/demo/site.json), not fr
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +26,7 @@ import httpx
 import pytest
 import uvicorn
 from elasticsearch import Elasticsearch
+from markupsafe import Markup
 
 from ingest import demo, pipeline, store
 from ingest.alerts.evaluate import evaluate
@@ -31,6 +35,7 @@ from ingest.config import load_sources
 from ingest.errors import ConfigError
 from ingest.evaluation.dedup import make_article
 from ingest.settings import Settings, load_settings
+from ingest.web import views
 from ingest.web.app import create_app
 from ingest.web.views import BIDI_CONTROLS
 
@@ -241,3 +246,84 @@ def test_busy_port_is_a_clear_config_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is busy"):
             port_free("127.0.0.1", port)
+
+
+# --- pure presentation rules (no server) ---
+
+@pytest.mark.parametrize("n, words", [
+    (1, "مصدر واحد"), (2, "مصدران"), (3, "3 مصادر"), (10, "10 مصادر"), (11, "11 مصدرًا"),
+    (99, "99 مصدرًا"), (100, "100 مصدر"), (102, "102 مصدر"), (103, "103 مصادر"), (111, "111 مصدرًا"),
+])
+def test_outlet_counts_agree_in_arabic(n: int, words: str) -> None:
+    assert views.count(n, views.OUTLET) == words
+
+
+def test_also_carried_by_line() -> None:
+    assert views.carried_by(0) == ""
+    assert views.carried_by(1) == "نقله أيضًا مصدر آخر"
+    assert views.carried_by(2) == "نقله أيضًا مصدران آخران"
+    assert views.carried_by(5) == "نقله أيضًا 5 مصادر أخرى"
+    assert views.carried_by(12) == "نقله أيضًا 12 مصدرًا آخر"
+
+
+def test_reason_in_words_names_the_matched_outlet() -> None:
+    outlets = {"a1": "الساحل نيوز"}
+    near = {"tier": "near", "score": 0.873, "matched_id": "a1"}
+    assert views.reason_words(near, outlets) == \
+        "النص نفسه تقريبًا مع تعديلات طفيفة، مقارنةً بمقال الساحل نيوز، درجة التشابه 0.87"
+    assert views.reason_words({"tier": "new", "score": 0.1, "matched_id": None}, outlets) == \
+        "أول من نشر هذا الخبر"
+    assert views.tier_label("story") == "الخبر نفسه" and views.tier_label("exact") == "نسخة مطابقة"
+
+
+def test_strip_bidi_and_inert_links() -> None:
+    assert views.strip_bidi("a\u202eb\u2066c\u2069\u200f") == "abc"
+    assert views.strip_bidi(None) == "" and views.strip_bidi(3) == 3
+    marked = views.strip_bidi(Markup("<mark>\u202ex</mark>"))
+    assert isinstance(marked, Markup) and str(marked) == "<mark>x</mark>"
+    assert views.link("javascript:alert(1)") == "#" and views.link(" data:text/html,x") == "#"
+    assert views.link("https://x.example/a") == "https://x.example/a"
+
+
+def test_timeline_runs_right_to_left_from_the_first_article() -> None:
+    events = [("2021-11-16T11:00:00+00:00", "b", "story"), ("2021-11-16T09:00:00+00:00", "a", "new"),
+              ("2021-11-16T10:00:00+00:00", "c", "near"), (None, "undated", "")]
+    line = views.timeline(events, width=200, margin=20)
+    assert [(d.label, d.x) for d in line.dots] == [("a", 180.0), ("c", 100.0), ("b", 20.0)]
+    assert line.start == "2021-11-16 09:00 UTC" and line.end == "2021-11-16 11:00 UTC"
+    assert views.timeline([]).dots == ()
+
+
+def test_cli_serves_on_loopback_and_refuses_a_busy_port(demo_settings: Settings) -> None:
+    cli = Path(sys.executable).with_name("ingest")
+    env = {**os.environ, "INGEST_ES_URL": demo_settings.es_url or "",
+           "INGEST_INDEX_PREFIX": demo_settings.index_prefix}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([str(cli), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        page = None
+        for _ in range(300):  # bounded wait for uvicorn to listen
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/?window=7d", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        assert page is not None and page.status_code == 200 and "4 مصادر" in page.text
+        busy = subprocess.run([str(cli), "serve", "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert busy.returncode == 2
+        assert f"port {port} on 127.0.0.1 is busy" in " ".join(busy.stdout.split())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_an_uninitialised_store_is_503_with_the_reason(make_settings, es: Elasticsearch) -> None:
+    with live(make_settings(), es) as base:  # a fresh prefix: no index was ever created
+        api, page = httpx.get(f"{base}/api/search", params={"q": "أرمينيا"}), httpx.get(f"{base}/")
+    assert api.status_code == 503 and "ingest es init" in api.json()["message"]
+    assert page.status_code == 503 and "ingest es init" in page.text

@@ -164,6 +164,7 @@ banner() {
   wait_for "the generated admin password" 60 test -s "$pwfile"
   echo
   echo "Airflow UI: http://localhost:$PORT/"
+  reading_room_start
   echo "login:      $("$BIN/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*(f"{u} / {p}" for u, p in d.items()))' "$pwfile")"
   echo "CLI:        source $RUN/airflow.env && airflow dags list"
 }
@@ -178,11 +179,22 @@ demo_start() {
   grep -m1 "demo site" "$RUN/demo.log" || true
 }
 
+reading_room_start() {  # issue 15: `ingest serve` (read-only, 127.0.0.1, INGEST_WEB_PORT), URL beside Airflow's
+  if ! running web; then
+    spawn web "$BIN/ingest" serve >/dev/null
+    wait_for "the reading room" 30 grep -q "reading room:" "$RUN/web.log" || { tail -5 "$RUN/web.log"; return 0; }
+  fi
+  local url; url=$(grep -m1 -o 'http://[^ ]*' "$RUN/web.log")
+  wait_for "the reading room at $url" 30 curl -s -o /dev/null "$url" || { tail -5 "$RUN/web.log"; return 0; }
+  echo "Reading room: $url  (read-only: top stories, story pages, search, sources, alerts)"
+}
+
 case ${1:-} in
   airflow-start) shift; start "$@" ;;
   airflow-stop) kill_group airflow ;;
   demo-start) demo_start ;;
   demo-stop) kill_group demo ;;
+  web-stop) kill_group web ;;
   env) cat "$RUN/airflow.env" ;;
   es-sync) es_sync ;;
   port-check) shift; port_check "$@" ;;

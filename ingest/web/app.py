@@ -190,11 +190,12 @@ STATUS = {"bad_query": 400, "story_not_found": 404}
 
 
 def _error(env: Environment) -> Callable[[Request, Exception], Response]:
-    """Our exceptions as pages/JSON: bad input 400, unknown story 404, store down 503, other 500."""
+    """Our exceptions as pages/JSON: bad input 400, unknown story 404, store down or missing 503, else 500."""
 
     def handle(request: Request, exc: Exception) -> Response:
         reason = getattr(exc, "reason", "error")
-        code = STATUS.get(reason) or (503 if isinstance(exc, StoreUnavailable) else 500)
+        # the store down or not initialised (`ingest es init`) is not the reader's fault: 503 with the reason
+        code = STATUS.get(reason) or (503 if isinstance(exc, StoreUnavailable | StoreError) else 500)
         return _problem(env, request, code, reason, str(exc))
 
     return handle

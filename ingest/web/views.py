@@ -91,8 +91,9 @@ def reason_words(decision: Mapping[str, Any], outlet_of: Mapping[str, str]) -> s
     score = decision.get("score")
     what = TIERS.get(tier, ("", str(decision.get("reason") or "")))[1]
     if tier == "new":
-        return what if not matched else f"{what}؛ أقرب مقال سابق ({outlet_of.get(matched, matched)}) " \
-                                        f"بدرجة تشابه {_score(score)} فقط"
+        if not matched:
+            return what
+        return f"{what}؛ أقرب مقال آخر: {outlet_of.get(matched, matched)} (تشابه {_score(score)})"
     against = f"مقارنةً بمقال {outlet_of.get(matched, matched)}" if matched else ""
     closeness = f"درجة التشابه {_score(score)}" if score is not None else ""
     return "، ".join(p for p in (what, against, closeness) if p)
