@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # 1000 makes an empty registry score the labelled set within 0.01 of one with 1,700 real docs).
     dedup_story_prior_docs: int = 1000
 
+    # --- issue 16 ---
+    # HTTP port of the embedded node (`ingest es start`); 0 = the port of its last start (kept in
+    # <cache_dir>/es/http.port, so Airflow's connection stays valid), a free one the first time.
+    es_node_port: int = 0
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""
