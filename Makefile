@@ -10,7 +10,7 @@ COMPOSE_GO := github.com/compose-spec/compose-go/v2
 COMPOSE_GO_VERSION := v2.16.2
 COMPOSE_SPEC := .cache/bin/compose-spec
 
-.PHONY: help setup tools browser run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
+.PHONY: help setup tools browser prepare-host run stop test lint bench lock es-start es-stop clean airflow-start airflow-stop
 
 help:
 	@echo "make run   - set up everything, start the embedded node and Airflow (UI on 127.0.0.1:8080);"
@@ -18,7 +18,7 @@ help:
 	@echo "             (ingest config show); ports: AIRFLOW_PORT=8080, DEMO_PORT=8765, BIND_HOST=127.0.0.1"
 	@echo "make run DEMO=1 - the same, plus the bundled demo news site on loopback as the sources"
 	@echo "             (its own index prefix: demo-*)"
-	@echo "make test  - set up everything and run the whole test suite"
+	@echo "make test  - set up everything and run the whole test suite (pytest -m 'not slow': the quick loop)"
 	@echo "make stop  - stop everything the project started"
 	@echo "make bench - benchmarks (ratios against same-run baselines)"
 	@echo "make lint  - ruff"
@@ -48,7 +48,7 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # DEMO=1: serve the bundled demo feeds/pages on loopback and ingest those instead of the default list.
-run: setup
+run: setup prepare-host
 	$(BIN)/ingest es start
 	$(BIN)/ingest es init
 	$(if $(filter 1,$(DEMO)),bash ingest/ops/stack.sh demo-start)
@@ -67,7 +67,11 @@ airflow-start: setup
 airflow-stop:
 	bash ingest/ops/stack.sh airflow-stop
 
-test: setup $(COMPOSE_SPEC)
+# As root: the esnode system user and its folders (Elasticsearch refuses root); idempotent, quick.
+prepare-host: setup
+	$(BIN)/ingest es prepare-host
+
+test: setup prepare-host $(COMPOSE_SPEC)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

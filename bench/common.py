@@ -1,5 +1,5 @@
 """What every benchmark shares: the node, throwaway index prefixes, timing, worker processes,
-result tables, and a loopback page server.
+result tables, and loopback pages (served by the project's one loopback server).
 
 Why here: each benchmark module stays a short description of *what* is measured against *which*
 baseline; how to time, how to run N workers fairly and how to clean up is written once.
@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +22,7 @@ import psutil
 from elasticsearch import Elasticsearch
 
 from ingest import store
+from ingest.evaluation.server import LoopbackServer, Route
 from ingest.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -71,20 +70,10 @@ def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
 def node(settings: Settings) -> Iterator[str]:
     """URL of a healthy node: ``settings.es_url``, the running embedded node, or one started here
     (and stopped again at the end, since nobody else asked for it)."""
-    if settings.es_url:
-        yield settings.es_url
-        return
-    from ingest import esnode
+    from ingest.dev.node import serving
 
-    running = esnode.running(settings.cache_dir)
-    if running is not None:
-        yield running.url
-        return
-    started = esnode.start(settings.cache_dir)
-    try:
-        yield started.url
-    finally:
-        esnode.stop(settings.cache_dir)
+    with serving(settings.es_url, settings.cache_dir) as url:
+        yield url
 
 
 # ---- results ---------------------------------------------------------------------------------
@@ -236,53 +225,18 @@ def split(items: Sequence[T], parts: int) -> list[list[T]]:
     return [list(items[i::parts]) for i in range(parts)]
 
 
-# ---- loopback page server --------------------------------------------------------------------
+# ---- loopback pages ---------------------------------------------------------------------------
 
 Page = tuple[int, Mapping[str, str], bytes]
 
 
-class PageServer:
-    """A real HTTP server on 127.0.0.1 whose responses come from ``resolve(path)``.
+def page_server(resolve: Callable[[str], Page]) -> LoopbackServer:
+    """The project's loopback server answering every path from ``resolve(path)``.
 
-    Why not a dict of routes: thousands of distinct URLs map onto a few hundred real pages, so the
-    page is looked up (or rendered) per request instead of being stored once per URL.
+    Why a function and not routes: thousands of distinct URLs map onto a few hundred real pages, so
+    the page is looked up (or rendered) per request instead of being stored once per URL.
     """
-
-    def __init__(self, resolve: Callable[[str], Page]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(resolve))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
-
-    def __enter__(self) -> PageServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-def _handler(resolve: Callable[[str], Page]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            status, headers, body = resolve(self.path)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    return Handler
+    return LoopbackServer(default=lambda request: Route(*resolve(request.path)))
 
 
 NOT_FOUND: Page = (404, {"Content-Type": "text/plain"}, b"not found")

@@ -31,8 +31,8 @@ from bench.common import (
     ROBOTS,
     Context,
     Page,
-    PageServer,
     Result,
+    page_server,
     profiled,
     run_workers,
     split,
@@ -177,7 +177,7 @@ def run(ctx: Context) -> Result:
         baseline_work,
         [(ctx.settings.fixtures_dir, n, part, True) for part in split(range(n), workers)],
     )
-    with PageServer(site.resolve) as server, _scratch(ctx) as cfg:
+    with page_server(site.resolve) as server, _scratch(ctx) as cfg:
         site.base = server.url("").rstrip("/")
         sources = [_source(k, site.base) for k in range(site.feeds)]
         profile = [

@@ -16,7 +16,7 @@ from typing import Any
 
 from croniter import croniter
 
-from bench.common import ROBOTS, Context, PageServer, Result, Stopwatch, percentile, scratch
+from bench.common import ROBOTS, Context, Result, Stopwatch, page_server, percentile, scratch
 from bench.corpus import perturbed, render_page
 from ingest import pipeline, store
 from ingest.airflow_support import DagSettings
@@ -80,7 +80,7 @@ def run(ctx: Context) -> Result:
     repeats, backlog = ctx.size(REPEATS), ctx.size(ALREADY_IN_FEED)
     feed = Feed(ctx, backlog + repeats)
     latencies = []
-    with PageServer(feed.resolve) as server, scratch(ctx, allowed_networks=["127.0.0.0/8"]) as cfg:
+    with page_server(feed.resolve) as server, scratch(ctx, allowed_networks=["127.0.0.0/8"]) as cfg:
         feed.base = server.url("").rstrip("/")
         source = Source(id="bench-fresh", name="Bench freshness", url=f"{feed.base}/feed.xml")
         feed.shown = backlog

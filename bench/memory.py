@@ -14,7 +14,7 @@ import resource
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.common import ROBOTS, Context, PageServer, Result, run_workers, scratch, slope
+from bench.common import ROBOTS, Context, Result, page_server, run_workers, scratch, slope
 from bench.corpus import perturbed, render_page
 
 SIZES = {"full": 10_000, "quick": 1_000, "tiny": 20}
@@ -81,7 +81,7 @@ def run(ctx: Context) -> Result:
     n, batch = ctx.size(SIZES), ctx.size(BATCH)
     pages = Pages(ctx, n)
     with (
-        PageServer(pages.resolve) as server,
+        page_server(pages.resolve) as server,
         scratch(
             ctx,
             allowed_networks=["127.0.0.0/8"],

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     # SMTP AUTH over a connection without TLS sends the password in clear: refused unless allowed.
     smtp_allow_plain_auth: bool = False
 
+    # --- issue 16 ---
+    # HTTP port of the embedded node (`ingest es start`); 0 = the port of its last start (kept in
+    # <cache_dir>/es/http.port, so Airflow's connection stays valid), a free one the first time.
+    es_node_port: int = 0
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""

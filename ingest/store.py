@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import elastic_transport
 from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
 
+from ingest import embedded
 from ingest.errors import ConfigError, StoreConflict, StoreError, StoreUnavailable
 from ingest.settings import Settings
 
@@ -61,18 +62,16 @@ def redact_url(url: str) -> str:
 
 
 def resolve_url(settings: Settings) -> str:
-    """The configured URL, else the embedded node's (started by ``ingest es start``)."""
+    """The configured URL, else the one the embedded node recorded (``ingest es start``)."""
     if settings.es_url:
         return settings.es_url
-    from ingest import esnode  # local import: only the embedded case needs it
-
-    node = esnode.running(settings.cache_dir)
-    if node is None:
+    url = embedded.recorded_url(settings.cache_dir)
+    if url is None:
         raise StoreUnavailable(
             "no Elasticsearch URL configured (INGEST_ES_URL) and no embedded node running; "
             "start one with `ingest es start`"
         )
-    return node.url
+    return url
 
 
 def connect(settings: Settings, *, check: bool = True) -> Elasticsearch:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from ingest import esnode, store
+from ingest import store
+from ingest.dev import node
 from ingest.settings import Settings, load_settings
 
 SEEDS = load_settings().seeds_dir
@@ -23,21 +24,10 @@ SEEDS = load_settings().seeds_dir
 
 @pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
-    """URL of a healthy node: INGEST_TEST_ES_URL, else the embedded one (started if needed)."""
-    external = os.environ.get("INGEST_TEST_ES_URL")
-    if external:
-        yield external
-        return
-    cache_dir = load_settings().cache_dir
-    existing = esnode.running(cache_dir)
-    if existing is not None:
-        yield existing.url
-        return
-    node = esnode.start(cache_dir)  # raises with the node's log tail when it cannot start
-    try:
-        yield node.url
-    finally:
-        esnode.stop(cache_dir)
+    """URL of a healthy node: INGEST_TEST_ES_URL, else the embedded one (reused, or started and
+    stopped at the end; raises with the node's log tail when it cannot start)."""
+    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from ingest import esnode
+from ingest.dev import node
 from ingest.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -45,12 +45,8 @@ TATWEEL = "\u0640"
 @pytest.fixture(scope="session")
 def analysis_es() -> Iterator[Elasticsearch]:
     """INGEST_TEST_ES_URL if set, else the embedded node (started if needed; fails, never skips)."""
-    external = os.environ.get("INGEST_TEST_ES_URL")
-    if external:
-        yield Elasticsearch(external, request_timeout=60)
-        return
-    with esnode.node_for_tests(load_settings().cache_dir) as node:
-        yield Elasticsearch(node.url, request_timeout=60)
+    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
+        yield Elasticsearch(url, request_timeout=60)
 
 
 def analyze(es: Elasticsearch, text: str, *filters: Any, **kwargs: Any) -> list[str]:

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,11 @@ import pytest
 import yaml
 
 from ingest.airflow_support import CONN_ID, DagSettings
+from ingest.dev.node import es_version
 from ingest.settings import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
-POM = PROJECT_ROOT / "es" / "pom.xml"
 ONE_SHOT = {"es-setup", "airflow-init"}
 AIRFLOW_COMPONENTS = {"api-server", "scheduler", "dag-processor", "triggerer"}
 VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -44,16 +43,6 @@ def env_example() -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key.strip()] = value
     return values
-
-
-def es_version() -> str:
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    root = ET.parse(POM).getroot()
-    node = root.find("m:properties/m:es.version", ns)
-    if node is None:
-        node = root.find("properties/es.version")
-    assert node is not None and node.text, f"no <es.version> property in {POM}"
-    return node.text.strip()
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import typer
 
-from ingest import esnode, store
+from ingest import store
 from ingest.cli.common import EXIT_UNAVAILABLE, console, reports_errors, settings
 
 app = typer.Typer(no_args_is_help=True)
+# The node's life cycle is dev tooling (ingest.dev.node): imported inside those commands only, so
+# the runtime commands never load it.
+
+
+@app.command(name="prepare-host")
+@reports_errors
+def prepare_host() -> None:
+    """Install the node and, as root, create its system user and give it its folders (idempotent)."""
+    from ingest.dev import node as esnode
+
+    done = esnode.prepare(settings().cache_dir)
+    console.print("\n".join(done) if done else "host ready for the embedded node; nothing to change")
 
 
 @app.command()
 @reports_errors
-def start(port: int = typer.Option(0, help="HTTP port (0 = pick a free one)."),
+def start(port: int = typer.Option(None, help="HTTP port (default INGEST_ES_NODE_PORT; 0 = the port of "
+                                              "the last start, a free one the first time)."),
           heap: str = typer.Option("1g", help="JVM heap, e.g. 1g.")) -> None:
     """Start the embedded node (downloads and builds it the first time), or reuse a running one."""
+    from ingest.dev import node as esnode
+
     cfg = settings()
-    node = esnode.start(cfg.cache_dir, port=port or None, heap=heap)
+    node = esnode.start(cfg.cache_dir, port=cfg.es_node_port if port is None else port, heap=heap)
     console.print(f"Elasticsearch {esnode.es_version()} running at {node.url} (pid {node.pid})")
     from ingest.cli.stack import sync_news_es  # issue 14: Airflow's news_es follows the node
 
@@ -28,6 +43,8 @@ def start(port: int = typer.Option(0, help="HTTP port (0 = pick a free one)."),
 @reports_errors
 def stop() -> None:
     """Stop the embedded node if it is running."""
+    from ingest.dev import node as esnode
+
     stopped = esnode.stop(settings().cache_dir)
     console.print("stopped" if stopped else "no embedded node was running")
 
@@ -36,6 +53,8 @@ def stop() -> None:
 @reports_errors
 def status() -> None:
     """Show the embedded node and the configured cluster's health."""
+    from ingest.dev import node as esnode
+
     cfg = settings()
     node = esnode.running(cfg.cache_dir)
     console.print(f"embedded node: {node.url + ' (pid ' + str(node.pid) + ')' if node else 'not running'}")

