@@ -30,7 +30,7 @@ def news_ingest() -> None:
         get_current_context()["source_id"] = source["id"]  # type: ignore[typeddict-unknown-key]
         return support.poll(support.settings_from_connection(), source)
 
-    @task(trigger_rule="all_done_min_one_success")  # a poll task that crashed leaves the others going
+    @task(trigger_rule="all_done")  # also with no source due: retries and expired leases wait in the frontier
     def plan_fetch(polls: list[dict]) -> list[list[str]]:
         return support.plan_fetch(support.settings_from_connection(), KNOBS.chunk_size)
 
@@ -38,7 +38,7 @@ def news_ingest() -> None:
     def fetch_and_extract(hosts: list[str]) -> dict:
         return support.fetch_and_extract(support.settings_from_connection(), hosts)
 
-    @task
+    @task(trigger_rule="all_done")  # also when nothing was fetched: a killed run's staged articles
     def dedup_and_index(extracted: list[dict]) -> dict:
         return support.dedup_and_index(support.settings_from_connection(), extracted)
 
