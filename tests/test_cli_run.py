@@ -53,10 +53,15 @@ def test_run_once_twice_then_search_with_other_hamza_form_and_diacritics(
     assert first.exit_code == 0, first.output
     assert "run summary" in first.output
     assert _count(first.output, "fetched") == 5 and _count(first.output, "indexed") == 5
+    feed_hits = site.hits("/feed.xml")
     second = invoke(["run", "--once", "--sources", str(path)], env)
     assert second.exit_code == 0, second.output
-    assert _count(second.output, "fetched") == 0 and _count(second.output, "indexed") == 0
-    assert "skipped poll:known" in second.output
+    assert _count(second.output, "sources_polled") == 0 and _count(second.output, "indexed") == 0
+    assert "skipped poll:not_due" in second.output and site.hits("/feed.xml") == feed_hits
+    forced = invoke(["run", "--once", "--force", "--sources", str(path)], env)
+    assert forced.exit_code == 0, forced.output
+    assert _count(forced.output, "sources_polled") == 2 and _count(forced.output, "fetched") == 0
+    assert "skipped poll:known" in forced.output and site.hits("/feed.xml") == feed_hits + 1
 
     # "إنترفاكس" (Interfax) occurs only in article 004; search it with a bare alef, then with diacritics.
     for query in ("انترفاكس", "إِنْتِرْفَاكْس"):
@@ -78,6 +83,22 @@ def test_run_once_exit_code_1_when_items_fail(tmp_path: Path, env: dict[str, str
     assert result.exit_code == 1
     assert "failed  poll:xml_entities" in result.output
     assert "failing sources (1)" in result.output and "مكسور [broken]:" in result.output  # named
+
+
+@pytest.mark.integration
+def test_sources_disable_pauses_and_enable_resumes(tmp_path: Path, env: dict[str, str],
+                                                   site: LoopbackServer) -> None:
+    path = sources_file(tmp_path, site)
+    paused = invoke(["sources", "disable", "afaq"], env)
+    assert paused.exit_code == 0 and "paused" in paused.output
+    run = invoke(["run", "--once", "--force", "--sources", str(path)], env)
+    assert "skipped poll:source_paused" in run.output and site.hits("/feed.xml") == 0
+    resumed = invoke(["sources", "enable", "afaq"], env)
+    assert resumed.exit_code == 0 and "never polled" in resumed.output
+    again = invoke(["run", "--once", "--sources", str(path)], env)
+    # the sitemap source indexed 000 and 004 meanwhile: they gain afaq, the other three are new
+    assert site.hits("/feed.xml") == 1 and _count(again.output, "indexed") == 3
+    assert _count(again.output, "also_carried") == 2
 
 
 def test_run_with_a_bad_sources_file_exits_2(tmp_path: Path) -> None:

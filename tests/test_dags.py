@@ -60,7 +60,8 @@ def test_ingest_dag_wiring(dagbag: DagBag) -> None:
     assert dag.task_dict["fetch_and_extract"].pool == "news_fetch"
     assert dag.task_dict["publish"].outlets == [Asset(name=NEW_ARTICLES_ASSET)]
     assert dag.task_dict["summarize"].trigger_rule == "all_done"
-    assert dag.task_dict["plan_fetch"].trigger_rule == "all_done_min_one_success"
+    assert dag.task_dict["plan_fetch"].trigger_rule == "all_done"  # no source due: the frontier still is
+    assert dag.task_dict["dedup_and_index"].trigger_rule == "all_done"
 
 
 def test_alerts_dag_runs_on_the_new_articles_asset(dagbag: DagBag) -> None:

@@ -17,7 +17,8 @@ from ingest.config import Source, load_sources
 from ingest.settings import Settings
 from ingest.summary import RunSummary
 
-OnceOption = Annotated[bool, typer.Option("--once", help="One pass over all enabled sources, then exit.")]
+OnceOption = Annotated[bool, typer.Option("--once", help="One pass over the due sources, then exit.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Poll every enabled source, due or not.")]
 EveryOption = Annotated[float, typer.Option(help="Without --once: seconds between passes.")]
 NoAlertsOption = Annotated[bool, typer.Option("--no-alerts",
                                               help="Do not evaluate alert rules after the pass.")]
@@ -25,14 +26,15 @@ NoAlertsOption = Annotated[bool, typer.Option("--no-alerts",
 
 @reports_errors
 def run(once: OnceOption = False, sources: SourcesOption = None,
-        every: EveryOption = 300.0, no_alerts: NoAlertsOption = False) -> None:
-    """Run the pipeline, then the alert rules over what it indexed (like the DAG).
+        every: EveryOption = 300.0, force: ForceOption = False, no_alerts: NoAlertsOption = False) -> None:
+    """Run the pipeline: poll the sources that are due (all with --force), fetch what the frontier
+    says is due, index, then the alert rules over what it indexed (like the DAG).
     Exit code 0 = all good, 1 = some items failed (see the summary)."""
     cfg = settings()
     source_list = load_sources(sources or cfg.sources_file)
     while True:
         started = datetime.now(UTC) - timedelta(seconds=1)  # indexed_at is set by this same clock
-        summary = _one_pass(cfg, source_list)
+        summary = _one_pass(cfg, source_list, force)
         if not no_alerts:
             _alerts(cfg, started)
         if once:
@@ -40,12 +42,12 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
         time.sleep(every)
 
 
-def _one_pass(cfg: Settings, source_list: list[Source]) -> RunSummary:
+def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSummary:
     started = datetime.now(UTC)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task(f"polling {len(source_list)} sources", total=None)
-        summary = pipeline.run_once(cfg, source_list,
+        summary = pipeline.run_once(cfg, source_list, force=force,
                                     progress=lambda message: progress.update(task, description=message))
     console.print("[bold]run summary[/bold]")
     for line in summary.lines():

@@ -16,7 +16,7 @@ from ingest.config import Source, load_sources
 from ingest.errors import IngestError, StoreUnavailable
 from ingest.pipeline import PollResult
 from ingest.settings import Settings
-from ingest.sourcestate import load_states
+from ingest.sourcestate import load_states, save_state, set_paused
 
 app = typer.Typer(no_args_is_help=True)
 SourcesOption = Annotated[Path | None, typer.Option(
@@ -80,6 +80,7 @@ def _stored_states(cfg: Settings, ids: list[str]) -> dict[str, str]:
 # --- issue 14: feeds like an RSS reader (add with discovery, OPML import/export) ---
 FileOption = Annotated[Path | None, typer.Option(
     "--sources", help="Sources YAML to edit (default: Settings.sources_file).", dir_okay=False)]
+IdArgument = Annotated[str, typer.Argument(help="The source id (as in the sources file).")]
 
 
 @app.command()
@@ -155,3 +156,26 @@ def export_opml(sources: SourcesOption = None,
         typer.echo(data.decode("utf-8"))
     else:
         out.write_bytes(data)
+
+
+@app.command()
+@reports_errors
+def enable(source_id: IdArgument) -> None:
+    """Resume a paused source, or re-enable an auto-disabled one: it is polled on the next run."""
+    _set_paused(source_id, False)
+
+
+@app.command()
+@reports_errors
+def disable(source_id: IdArgument) -> None:
+    """Pause a source (a person's decision): never polled until `ingest sources enable ID`."""
+    _set_paused(source_id, True)
+
+
+def _set_paused(source_id: str, paused: bool) -> None:
+    cfg = settings()
+    es = store.connect(cfg)
+    store.apply_templates(es, cfg)
+    state = set_paused(load_states(es, cfg, [source_id])[source_id], paused)
+    save_state(es, cfg, state)
+    console.print(f"{source_id}: {state.health}", markup=False, highlight=False)
