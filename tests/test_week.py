@@ -1,0 +1,311 @@
+"""A simulated day of crawling the simulated news web (ingest/evaluation/simweb.py), and SIGKILLs.
+
+Every expectation comes from the web's own publication plan and its request log, never from the
+pipeline's output: what was published, who listed it, what each server answered and when. The
+clock jumps between passes (no sleeping except the crawler's own per-host delay); the same ``now``
+is given to ``run_once`` and to the servers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest import pipeline, store
+from ingest.evaluation import simweb
+from ingest.evaluation.simweb import SimClock, SimWeb
+from ingest.settings import Settings, load_settings
+from ingest.sourcestate import load_states
+from ingest.summary import RunSummary
+
+pytestmark = pytest.mark.integration
+
+PASS_EVERY = timedelta(minutes=30)
+SETTLE = timedelta(hours=30)     # after the last publication: every probe and retry comes around
+SETTLE_EVERY = timedelta(hours=1)
+DELAY = 0.05
+SLACK = 0.02                     # crawler-side start vs. server-side read of the request line
+PERMANENT_TTL = timedelta(days=7)
+ROBOTS_TTL = timedelta(hours=6)
+RUNNER = Path(__file__).with_name("week_runner.py")
+
+
+def sim_settings(es_url: str, **overrides: object) -> Settings:
+    return load_settings(es_url=es_url, index_prefix=f"t{uuid.uuid4().hex[:10]}",
+                         allowed_networks=["127.0.0.0/8"], per_host_delay=DELAY, per_host_concurrency=2,
+                         robots_cache_ttl=ROBOTS_TTL.total_seconds(), poll_min_interval=1800.0,
+                         **overrides)
+
+
+@dataclass
+class Pass:
+    now: datetime
+    due: set[str]
+    polled: set[str]
+    summary: RunSummary
+
+
+@dataclass
+class Day:
+    web: SimWeb
+    settings: Settings
+    passes: list[Pass] = field(default_factory=list)
+    last: datetime | None = None
+
+
+def one_pass(day: Day, es: Elasticsearch, now: datetime) -> None:
+    """Read the stored schedule, run one pass at ``now``, record which feeds the servers saw."""
+    day.web.clock.now = now
+    states = load_states(es, day.settings, day.web.source_ids())
+    due = {sid for sid, state in states.items() if state.is_due(now)}
+    first = len(day.web.hits)
+    summary = pipeline.run_once(day.settings, day.web.sources(), now=now)
+    polled = {h.source_id for h in day.web.hits[first:] if h.kind == "feed" and h.source_id}
+    day.passes.append(Pass(now, due, polled, summary))
+    day.last = now
+
+
+@pytest.fixture(scope="module")
+def day(es_url: str, es: Elasticsearch) -> Iterator[Day]:
+    """One simulated day of publishing (a pass every 30 minutes), then quiet hours to settle."""
+    settings = sim_settings(es_url)
+    start = simweb.day_start(days_back=3)
+    plan = simweb.build_plan(settings.fixtures_dir, start=start, days=1.0, per_host_day=12)
+    store.apply_templates(es, settings)
+    try:
+        with SimWeb(plan, SimClock(start)) as web:
+            state = Day(web, settings)
+            now = start
+            while now <= plan.end:
+                one_pass(state, es, now)
+                now += PASS_EVERY
+            while now <= plan.end + SETTLE:
+                one_pass(state, es, now)
+                now += SETTLE_EVERY
+            yield state
+    finally:
+        store.drop_prefix(es, settings.index_prefix)
+
+
+def indexed(es: Elasticsearch, settings: Settings) -> list[dict]:
+    alias = store.alias_name(settings.index_prefix, "articles")
+    es.indices.refresh(index=alias)
+    response = es.search(index=alias, size=10000, source=["url", "sources", "duplicate_of"],
+                         query={"match_all": {}})
+    return [h["_source"] | {"_id": h["_id"]} for h in response["hits"]["hits"]]
+
+
+# ---- the schedule ----------------------------------------------------------------------------
+
+def test_each_pass_polls_exactly_the_sources_that_are_due(day: Day) -> None:
+    wrong = [(p.now, sorted(p.polled - p.due)[:3], sorted(p.due - p.polled)[:3])
+             for p in day.passes if p.polled != p.due]
+    assert not wrong, f"{len(wrong)} passes polled (early, missed): {wrong[:3]}"
+
+
+def test_no_source_polled_twice_within_the_minimum_interval(day: Day) -> None:
+    minimum = timedelta(seconds=day.settings.poll_min_interval)
+    early = [(sid, a, b) for sid, times in simweb.polls(day.web.hits).items()
+             for a, b in pairwise(times) if b - a < minimum]
+    assert not early, early[:5]
+    # most sources are polled far less often than every pass: the schedule adapts
+    assert sum(len(t) for t in simweb.polls(day.web.hits).values()) < 0.5 * 110 * len(day.passes)
+
+
+def test_retry_after_is_honoured_across_runs(day: Day) -> None:
+    told = [h for h in day.web.hits if h.retry_after]
+    assert {h.status for h in told} == {429, 503}  # the faults really happened
+    assert simweb.retry_after_violations(day.web.hits) == []
+
+
+def test_sources_that_recover_are_polled_again(day: Day) -> None:
+    plan = day.web.plan
+    for outlet, (_, recovered) in ((simweb.DOWN[0], plan.windows(*simweb.DOWN[1:3])[0]),
+                                   (simweb.OVERLOAD[0], plan.windows(*simweb.OVERLOAD[1:3])[0])):
+        hits = [h for h in day.web.hits if h.kind == "feed" and h.source_id.startswith(outlet + "-")]
+        assert any(h.status == 0 or h.status >= 500 for h in hits), outlet
+        after = {h.source_id for h in hits if h.at >= recovered and h.status in (200, 304)}
+        assert after == {f"{outlet}-{f}" for f in simweb.FEEDS}, outlet
+    throttled_until = plan.windows(*simweb.THROTTLE[1:3])[0][1]
+    assert any(h.source_id == simweb.THROTTLE[0] and h.at >= throttled_until and h.status == 200
+               for h in day.web.hits)
+
+
+# ---- politeness ------------------------------------------------------------------------------
+
+def test_per_host_concurrency_and_delay_hold(day: Day) -> None:
+    busiest = max(h.in_flight for h in day.web.hits)
+    assert busiest >= 1
+    assert simweb.politeness_violations(day.web.hits, concurrency=day.settings.per_host_concurrency,
+                                        delay=DELAY, slack=SLACK) == []
+
+
+def test_robots_txt_fetched_at_most_once_per_host_per_ttl(day: Day) -> None:
+    fetched = {h.host for h in day.web.hits if h.kind == "robots"}
+    assert len(fetched) == len(simweb.OUTLETS)
+    assert simweb.robots_violations(day.web.hits, ttl=ROBOTS_TTL) == []
+    private = [h.path for h in day.web.hits if "/private-" in h.path]
+    assert private == []
+
+
+def test_permanent_failures_are_not_refetched_within_their_ttl(day: Day) -> None:
+    dead = {a.path for a in day.web.plan.articles if a.broken}
+    asked = Counter(h.path for h in day.web.hits if h.path in dead)
+    assert asked and set(asked.values()) == {1}, asked
+    assert simweb.refetch_violations(day.web.hits, ttl=PERMANENT_TTL) == []
+
+
+def test_every_article_fetched_once_however_many_feeds_list_it(day: Day) -> None:
+    ok = Counter(h.path for h in day.web.hits if h.kind == "article" and h.status == 200)
+    assert ok and max(ok.values()) == 1, ok.most_common(3)
+
+
+# ---- nothing lost, nothing doubled -----------------------------------------------------------
+
+def test_every_published_article_indexed_exactly_once(day: Day, es: Elasticsearch) -> None:
+    expected = {day.web.url(a) for a in day.web.plan.expected(day.web.plan.end)}
+    counts = Counter(d["url"] for d in indexed(es, day.settings))
+    assert sorted(expected - set(counts))[:5] == [], f"{len(expected - set(counts))} lost"
+    assert sorted(set(counts) - expected)[:5] == []
+    assert [u for u, n in counts.items() if n > 1] == []
+
+
+def test_lying_etag_does_not_hide_new_items(day: Day, es: Elasticsearch) -> None:
+    lying = {day.web.url(a) for a in day.web.plan.expected(day.web.plan.end)
+             if simweb.LYING in a.listed_by()}
+    assert lying
+    assert lying <= {d["url"] for d in indexed(es, day.settings)}
+
+
+def test_every_article_attributed_to_every_source_that_listed_it(day: Day, es: Elasticsearch) -> None:
+    docs = {d["url"]: d for d in indexed(es, day.settings)}
+    missing = {day.web.url(a): sorted(a.listed_by() - set(docs[day.web.url(a)].get("sources") or ()))
+               for a in day.web.plan.expected(day.web.plan.end) if day.web.url(a) in docs}
+    missing = {u: m for u, m in missing.items() if m}
+    assert missing == {}, f"{len(missing)} articles miss sources, e.g. {list(missing.items())[:3]}"
+
+
+def test_wire_republications_are_indexed_as_copies(day: Day, es: Elasticsearch) -> None:
+    docs = {d["url"]: d for d in indexed(es, day.settings)}
+    by_path = {urlsplit(u).path: d for u, d in docs.items()}
+    copies = [a for a in day.web.plan.expected(day.web.plan.end) if a.wire_of]
+    assert copies
+    for copy in copies:
+        mine, original = by_path[copy.path], by_path[copy.wire_of]
+        assert original["_id"] in (mine.get("duplicate_of"), original.get("duplicate_of")) or \
+            mine["_id"] == original.get("duplicate_of"), copy.path
+
+
+# ---- SIGKILL at several points of a pass -----------------------------------------------------
+
+class HoldingProxy:
+    """A TCP proxy in front of the node that holds (never forwards) the first request whose bytes
+    match ``pattern``, and says so: the moment to kill a worker in the middle of indexing."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.pattern: re.Pattern[bytes] | None = None
+        self.tripped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if watch and self.pattern is not None and not self.tripped.is_set() \
+                        and self.pattern.search(chunk):
+                    self.tripped.set()
+                    return  # held: the worker waits for an answer until it is killed
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            sock.close()
+
+
+@pytest.fixture
+def proxy(es_url: str) -> Iterator[HoldingProxy]:
+    holder = HoldingProxy(es_url)
+    yield holder
+    holder.listener.close()
+
+
+def runner_env(settings: Settings, es_url: str) -> dict[str, str]:
+    return {**os.environ, "INGEST_ES_URL": es_url, "INGEST_INDEX_PREFIX": settings.index_prefix,
+            "INGEST_ALLOWED_NETWORKS": '["127.0.0.0/8"]', "INGEST_PER_HOST_DELAY": str(DELAY),
+            "INGEST_POLL_MIN_INTERVAL": str(settings.poll_min_interval), "INGEST_ES_MAX_RETRIES": "0"}
+
+
+@pytest.mark.parametrize("point", ["after_poll", "mid_fetch", "mid_index"])
+def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
+        point: str, es_url: str, es: Elasticsearch, proxy: HoldingProxy, tmp_path: Path) -> None:
+    settings = sim_settings(es_url)
+    start = simweb.day_start(days_back=2)
+    plan = simweb.build_plan(settings.fixtures_dir, start=start, days=0.25, per_host_day=24, seed=12)
+    store.apply_templates(es, settings)
+    now = plan.end + timedelta(minutes=1)   # everything is published before the killed pass
+    try:
+        with SimWeb(plan, SimClock(now)) as web:
+            sources = web.write_sources(tmp_path / "sources.yaml")
+            if point == "mid_index":
+                prefix = re.escape(store.alias_name(settings.index_prefix, "articles").encode())
+                proxy.pattern = re.compile(rb'"_index"\s*:\s*"' + prefix + rb'["-]')
+                tripped, es_for_worker = proxy.tripped, proxy.url
+            else:
+                article = web.trap(lambda h: h.kind == "article", after=1 if point == "after_poll" else 25)
+                tripped, es_for_worker = article.tripped, es_url
+            worker = subprocess.Popen([sys.executable, str(RUNNER), str(sources), now.isoformat()],
+                                      env=runner_env(settings, es_for_worker), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT)
+            try:
+                assert tripped.wait(120), f"the pass never reached {point}: {worker.stdout.read()[-2000:]!r}"
+                worker.send_signal(signal.SIGKILL)
+                assert worker.wait(30) == -signal.SIGKILL
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.wait(30)
+                for trap in web.traps:
+                    trap.release.set()
+            # the next passes (a worker restarted later by the scheduler) finish the job
+            for step in range(1, 5):
+                web.clock.now = now + step * timedelta(minutes=30)
+                pipeline.run_once(settings, web.sources(), now=web.clock.now)
+            expected = {web.url(a) for a in plan.expected(plan.end)}
+            counts = Counter(d["url"] for d in indexed(es, settings))
+            assert expected - set(counts) == set(), f"{len(expected - set(counts))} of {len(expected)} lost"
+            assert set(counts) - expected == set()
+            assert [u for u, n in counts.items() if n > 1] == []
+    finally:
+        store.drop_prefix(es, settings.index_prefix)
