@@ -97,6 +97,22 @@ class Settings(BaseSettings):
     # 1000 makes an empty registry score the labelled set within 0.01 of one with 1,700 real docs).
     dedup_story_prior_docs: int = 1000
 
+    # --- issue 11 ---
+    # The schedule (ingest/sourcestate.py): Retry-After is honoured up to this cap (Media Cloud: a
+    # day); an auto-disabled source is probed this often and re-enabled by the first success.
+    retry_after_cap: float = 86400.0
+    disabled_probe_interval: float = 86400.0
+    # Lying-ETag guard: poll without validators every Nth poll, and at least this often (seconds).
+    poll_unconditional_every: int = 10
+    poll_unconditional_interval: float = 86400.0
+    feed_max_items: int = 1000  # per feed / sitemap poll; the rest is counted, not discovered
+    # The URL frontier (ingest/frontier.py): leases, retry policy, batch bounds.
+    lease_seconds: float = 600.0
+    fetch_permanent_ttl: float = 7 * 86400.0
+    fetch_retry_base: float = 600.0
+    fetch_max_attempts: int = 5
+    fetch_max_per_host: int = 50
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides taking precedence."""

@@ -1,8 +1,14 @@
 """Per-source poll state, kept in Elasticsearch (the ``sources`` index kind).
 
 Why in Elasticsearch: any worker on any machine must see the same ETag, interval and failure
-count, so workers stay stateless. The transitions are pure functions (``after_*``) so the policy
-(adaptive interval, Retry-After, exponential backoff, auto-disable) is unit-tested without I/O.
+count, so workers stay stateless. The transitions are pure functions (``after_*``) taking ``now``
+from the caller, so the policy (adaptive interval, capped Retry-After, backoff, slow probing of an
+auto-disabled source) is unit-tested without I/O and a controllable clock drives whole passes.
+
+Backoff is linear (``poll_min_interval * failures``, capped at ``poll_max_interval``), not
+exponential: Media Cloud moved to linear because exponential backoff "is extreme" for feeds that
+recover after an outage of a few hours; linear keeps probing at a useful rate and the cap plus
+auto-disable (then one probe per ``disabled_probe_interval``) bound the cost of a dead feed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch
+from pydantic import TypeAdapter
 
 from ingest.errors import StoreError, StoreUnavailable
 from ingest.models import to_json_dict
@@ -25,7 +32,6 @@ from ingest.store import alias_name
 MOSTLY_NEW = 0.5
 MOSTLY_KNOWN = 0.1
 SHRINK, GROW = 0.5, 1.5
-BACKOFF_BASE = 2.0
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,28 @@ class SourceState:
     items_seen: int = 0
     items_new: int = 0
     polls: int = 0
+    paused: bool = False  # a person's `ingest sources disable ID`: never polled until `enable`
+    conditional_polls: int = 0  # conditional polls since the last unconditional one
+    last_unconditional_at: datetime | None = None
+    hidden_by_304: int = 0  # unconditional polls that found new items behind unchanged validators
 
     def is_due(self, now: datetime) -> bool:
-        return not self.disabled and (self.next_poll_at is None or self.next_poll_at <= now)
+        """Due at ``next_poll_at``; an auto-disabled source too (slow probing); a paused one never."""
+        return not self.paused and (self.next_poll_at is None or self.next_poll_at <= now)
+
+    def conditional(self, settings: Settings, now: datetime) -> bool:
+        """Send the validators this time? No every Nth poll and at least once per interval: feeds that
+        keep an ETag while their content changes (Media Cloud turned conditional GET off for them)."""
+        if not (self.etag or self.last_modified) or self.last_unconditional_at is None:
+            return False
+        if self.conditional_polls + 1 >= settings.poll_unconditional_every:
+            return False
+        return (now - self.last_unconditional_at).total_seconds() < settings.poll_unconditional_interval
 
     @property
     def health(self) -> str:
+        if self.paused:
+            return "paused (ingest sources enable to resume)"
         if self.disabled:
             return f"disabled ({self.disabled_reason})"
         if self.failures:
@@ -60,32 +82,52 @@ class SourceState:
 
 
 def after_success(state: SourceState, settings: Settings, *, now: datetime, seen: int, new: int,
-                  etag: str = "", last_modified: str = "", status: str = "ok") -> SourceState:
-    """A poll that answered: reset failures, keep validators, adapt the interval to the new share."""
+                  etag: str = "", last_modified: str = "", status: str = "ok",
+                  conditional: bool = True) -> SourceState:
+    """A poll that answered: reset failures (and an auto-disable), keep validators, adapt the interval
+    to the share of new items. An unconditional poll that got the validators it already had but found
+    new items counts in ``hidden_by_304``: a conditional GET would have hidden them."""
     interval = _adapt(state.interval_s or settings.poll_min_interval, seen, new, settings)
+    same = bool(etag and etag == state.etag) or bool(last_modified and last_modified == state.last_modified)
+    hidden = int(not conditional and new > 0 and same)
     return dataclasses.replace(
         state, etag=etag or state.etag, last_modified=last_modified or state.last_modified,
         interval_s=interval, next_poll_at=now + timedelta(seconds=interval), last_polled_at=now,
         last_success_at=now, last_status=status, last_error="", failures=0, items_seen=seen,
-        items_new=new, polls=state.polls + 1)
+        items_new=new, polls=state.polls + 1, disabled=False, disabled_reason="",
+        conditional_polls=state.conditional_polls + 1 if conditional else 0,
+        last_unconditional_at=state.last_unconditional_at if conditional else now,
+        hidden_by_304=state.hidden_by_304 + hidden)
 
 
 def after_not_modified(state: SourceState, settings: Settings, *, now: datetime) -> SourceState:
-    """A 304: nothing new, so poll less often."""
+    """A 304 (only a conditional poll gets one): nothing new, so poll less often."""
     return after_success(state, settings, now=now, seen=0, new=0, status="not_modified")
 
 
 def after_failure(state: SourceState, settings: Settings, *, now: datetime, reason: str, message: str,
                   retry_after: float | None = None) -> SourceState:
-    """Back off exponentially (at least ``Retry-After``); disable after ``poll_max_failures``."""
+    """Back off linearly (at least ``Retry-After``, capped at ``retry_after_cap``); after
+    ``poll_max_failures`` the source is auto-disabled: probed once per ``disabled_probe_interval``."""
     failures = state.failures + 1
-    backoff = min(settings.poll_max_interval, settings.poll_min_interval * BACKOFF_BASE ** (failures - 1))
-    wait = max(backoff, retry_after or 0.0)
+    backoff = min(settings.poll_max_interval, settings.poll_min_interval * failures)
+    wait = max(backoff, min(retry_after or 0.0, settings.retry_after_cap))
     disabled = failures >= settings.poll_max_failures
+    if disabled:
+        wait = max(wait, settings.disabled_probe_interval)
     return dataclasses.replace(
         state, next_poll_at=now + timedelta(seconds=wait), last_polled_at=now, last_status=reason,
         last_error=message[:500], failures=failures, disabled=disabled, polls=state.polls + 1,
         disabled_reason=f"{failures} consecutive failures, last: {reason}" if disabled else "")
+
+
+def set_paused(state: SourceState, paused: bool) -> SourceState:
+    """A person's override: ``disable`` pauses; ``enable`` resumes, clears an auto-disable and the
+    failure count, and makes the source due at once."""
+    if paused:
+        return dataclasses.replace(state, paused=True)
+    return dataclasses.replace(state, paused=False, disabled=False, disabled_reason="", failures=0,
+                               next_poll_at=None)
 
 
 def _adapt(interval: float, seen: int, new: int, settings: Settings) -> float:
@@ -122,10 +164,12 @@ def save_state(es: Elasticsearch, settings: Settings, state: SourceState) -> Non
         raise StoreError(f"saving source state of {state.source_id} failed: {exc.message}") from exc
 
 
+STATE = TypeAdapter(SourceState)
+
+
 def state_from_dict(doc: dict[str, Any]) -> SourceState:
-    """Inverse of ``to_json_dict`` (dates back to aware datetimes); also used for XCom payloads."""
-    values = dict(doc)
-    for name in ("next_poll_at", "last_polled_at", "last_success_at"):
-        if values.get(name):
-            values[name] = datetime.fromisoformat(values[name]).astimezone(UTC)
-    return SourceState(**values)
+    """Inverse of ``to_json_dict`` (validated; dates back to aware UTC datetimes)."""
+    state = STATE.validate_python(doc)
+    dates = {f.name: getattr(state, f.name).astimezone(UTC) for f in dataclasses.fields(state)
+             if isinstance(getattr(state, f.name), datetime)}
+    return dataclasses.replace(state, **dates)

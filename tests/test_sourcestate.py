@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from ingest.models import to_json_dict
 from ingest.settings import load_settings
-from ingest.sourcestate import SourceState, after_failure, after_not_modified, after_success, state_from_dict
+from ingest.sourcestate import (
+    SourceState,
+    after_failure,
+    after_not_modified,
+    after_success,
+    set_paused,
+    state_from_dict,
+)
 
 NOW = datetime(2022, 9, 13, 12, 0, tzinfo=UTC)
 S = load_settings(poll_min_interval=300, poll_max_interval=3600, poll_max_failures=3)
@@ -32,15 +39,53 @@ def test_in_between_keeps_the_interval_and_304_grows_it() -> None:
     assert after.interval_s == 1800 and after.etag == '"x"' and after.last_status == "not_modified"
 
 
-def test_failures_back_off_exponentially_and_disable_after_n() -> None:
+def test_failures_back_off_linearly_then_disable_into_a_daily_probe() -> None:
     state = SourceState("s")
     waits = []
     for _ in range(3):
         state = after_failure(state, S, now=NOW, reason="http_500", message="boom")
         waits.append((state.next_poll_at - NOW).total_seconds())
-    assert waits == [300, 600, 1200]
+    assert waits == [300, 600, 86400]  # 300 * n; the third failure disables: one probe a day
     assert state.disabled and state.disabled_reason == "3 consecutive failures, last: http_500"
-    assert state.health.startswith("disabled") and not state.is_due(NOW + timedelta(days=30))
+    assert state.health.startswith("disabled")
+    assert not state.is_due(NOW + timedelta(hours=23)) and state.is_due(NOW + timedelta(days=1))
+    recovered = after_success(state, S, now=NOW + timedelta(days=1), seen=3, new=1)
+    assert not recovered.disabled and recovered.failures == 0 and recovered.health == "ok"
+
+
+def test_retry_after_is_capped_at_a_day() -> None:
+    state = after_failure(SourceState("s"), S, now=NOW, reason="http_429", message="x",
+                          retry_after=10 * 86400)
+    assert state.next_poll_at == NOW + timedelta(seconds=86400)
+
+
+def test_paused_source_is_never_due_and_enable_clears_an_auto_disable() -> None:
+    state = set_paused(SourceState("s", next_poll_at=NOW), True)
+    assert not state.is_due(NOW + timedelta(days=365)) and state.health.startswith("paused")
+    disabled = SourceState("s", disabled=True, failures=5, next_poll_at=NOW + timedelta(days=1))
+    enabled = set_paused(disabled, False)
+    assert enabled.is_due(NOW) and not enabled.disabled and enabled.failures == 0
+
+
+def test_unconditional_every_nth_poll_and_once_a_day() -> None:
+    s = load_settings(poll_unconditional_every=3, poll_unconditional_interval=86400)
+    state = after_success(SourceState("s"), s, now=NOW, seen=1, new=1, etag='"a"', conditional=False)
+    sent = []
+    for hour in range(1, 7):
+        now = NOW + timedelta(hours=hour)
+        cond = state.conditional(s, now)
+        sent.append(cond)
+        state = after_success(state, s, now=now, seen=1, new=0, etag='"a"', conditional=cond)
+    assert sent == [True, True, False, True, True, False]
+    assert not state.conditional(s, NOW + timedelta(hours=6, days=1))  # a day since the last one
+
+
+def test_unconditional_poll_counts_new_items_behind_an_unchanged_etag() -> None:
+    state = SourceState("s", etag='"a"', last_unconditional_at=NOW)
+    state = after_success(state, S, now=NOW, seen=4, new=2, etag='"a"', conditional=False)
+    assert state.hidden_by_304 == 1
+    state = after_success(state, S, now=NOW, seen=4, new=2, etag='"b"', conditional=False)
+    assert state.hidden_by_304 == 1  # the ETag changed: a 304 would not have hidden them
 
 
 def test_retry_after_is_honoured_when_longer_than_the_backoff() -> None:
