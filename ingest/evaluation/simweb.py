@@ -146,10 +146,10 @@ def build_plan(fixtures_dir: Path, *, start: datetime, days: float, per_host_day
         count = min(len(pools[outlet_id]), int(per_host_day * days))
         for n, (title, paragraphs) in enumerate(pools[outlet_id][:count]):
             at = start + timedelta(seconds=rng.random() * days * 86400)
-            private = outlet_id == PRIVATE[0] and rng.random() < PRIVATE[1]
-            roll = rng.random()
-            broken = (404 if roll < BROKEN[1] else 410 if roll < BROKEN[1] + BROKEN[2] else 0) \
-                if outlet_id == BROKEN[0] else 0
+            # every k-th text rather than a dice roll: a short plan still shows each fault
+            private = outlet_id == PRIVATE[0] and n % round(1 / PRIVATE[1]) == 2
+            broken = 0 if outlet_id != BROKEN[0] else 404 if n % round(1 / BROKEN[1]) == 3 else \
+                410 if n % round(1 / BROKEN[2]) == 7 else 0
             section = SECTIONS[rng.randrange(len(SECTIONS))]
             slug = f"{'private-' if private else ''}{section}-{n:05d}"
             page = DemoArticle(outlet, slug, title, paragraphs, _second(at))
