@@ -36,9 +36,9 @@ from ingest.summary import RunSummary
 
 pytestmark = pytest.mark.integration
 
-PASS_EVERY = timedelta(minutes=30)
+PASS_EVERY = timedelta(hours=1)
 SETTLE = timedelta(hours=30)     # after the last publication: every probe and retry comes around
-SETTLE_EVERY = timedelta(hours=1)
+SETTLE_EVERY = timedelta(hours=2)
 DELAY = 0.05
 SLACK = 0.02                     # crawler-side start vs. server-side read of the request line
 PERMANENT_TTL = timedelta(days=7)
@@ -49,7 +49,7 @@ RUNNER = Path(__file__).with_name("week_runner.py")
 def sim_settings(es_url: str, **overrides: object) -> Settings:
     return load_settings(es_url=es_url, index_prefix=f"t{uuid.uuid4().hex[:10]}",
                          allowed_networks=["127.0.0.0/8"], per_host_delay=DELAY, per_host_concurrency=2,
-                         robots_cache_ttl=ROBOTS_TTL.total_seconds(), poll_min_interval=1800.0,
+                         robots_cache_ttl=ROBOTS_TTL.total_seconds(), poll_min_interval=3600.0,
                          **overrides)
 
 
@@ -83,7 +83,7 @@ def one_pass(day: Day, es: Elasticsearch, now: datetime) -> None:
 
 @pytest.fixture(scope="module")
 def day(es_url: str, es: Elasticsearch) -> Iterator[Day]:
-    """One simulated day of publishing (a pass every 30 minutes), then quiet hours to settle."""
+    """One simulated day of publishing (a pass every hour), then quiet hours to settle."""
     settings = sim_settings(es_url)
     start = simweb.day_start(days_back=3)
     plan = simweb.build_plan(settings.fixtures_dir, start=start, days=1.0, per_host_day=12)
@@ -300,7 +300,7 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
                     trap.release.set()
             # the next passes (a worker restarted later by the scheduler) finish the job
             for step in range(1, 5):
-                web.clock.now = now + step * timedelta(minutes=30)
+                web.clock.now = now + step * timedelta(hours=1)
                 pipeline.run_once(settings, web.sources(), now=web.clock.now)
             expected = {web.url(a) for a in plan.expected(plan.end)}
             counts = Counter(d["url"] for d in indexed(es, settings))
