@@ -289,7 +289,10 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
                                       env=runner_env(settings, es_for_worker), stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT)
             try:
-                assert tripped.wait(120), f"the pass never reached {point}: {worker.stdout.read()[-2000:]!r}"
+                for _ in range(240):  # bounded: 2 minutes
+                    if tripped.wait(0.5) or worker.poll() is not None:
+                        break
+                assert tripped.is_set(), f"the pass never reached {point}: {worker.stdout.read()[-2000:]!r}"
                 worker.send_signal(signal.SIGKILL)
                 assert worker.wait(30) == -signal.SIGKILL
             finally:
