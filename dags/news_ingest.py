@@ -1,5 +1,6 @@
-"""News ingestion, every few minutes: sources -> poll (one mapped task per source) -> fetch and
-extract (mapped over chunks, bounded by a pool) -> dedup and index -> publish "new articles".
+"""News ingestion, every few minutes: due sources -> poll = discover into the URL frontier (one
+mapped task per due source) -> fetch and extract (mapped over groups of hosts with due entries, each
+host leased by one task, bounded by a pool) -> dedup and index the staged articles -> publish.
 
 Wiring only: each task calls ``ingest.airflow_support``, which calls ``ingest.pipeline``. A source
 that fails is recorded in the summary and never fails the run; Elasticsearch being down does
@@ -22,7 +23,7 @@ NEW_ARTICLES = Asset(name=NEW_ARTICLES_ASSET)
 def news_ingest() -> None:
     @task
     def load_sources() -> list[dict]:
-        return support.enabled_sources(support.settings_from_connection())
+        return support.due_sources(support.settings_from_connection())
 
     @task(map_index_template="{{ source_id }}")
     def poll(source: dict) -> dict:
@@ -30,12 +31,12 @@ def news_ingest() -> None:
         return support.poll(support.settings_from_connection(), source)
 
     @task(trigger_rule="all_done_min_one_success")  # a poll task that crashed leaves the others going
-    def plan_fetch(polls: list[dict]) -> list[list[dict]]:
-        return support.chunk_items(polls, KNOBS.chunk_size)
+    def plan_fetch(polls: list[dict]) -> list[list[str]]:
+        return support.plan_fetch(support.settings_from_connection(), KNOBS.chunk_size)
 
     @task(pool=KNOBS.fetch_pool)
-    def fetch_and_extract(items: list[dict]) -> dict:
-        return support.fetch_and_extract(support.settings_from_connection(), items)
+    def fetch_and_extract(hosts: list[str]) -> dict:
+        return support.fetch_and_extract(support.settings_from_connection(), hosts)
 
     @task
     def dedup_and_index(extracted: list[dict]) -> dict:
@@ -50,7 +51,7 @@ def news_ingest() -> None:
         return support.summarize(polls, extracted, indexed)
 
     polls = poll.expand(source=load_sources())
-    extracted = fetch_and_extract.expand(items=plan_fetch(polls))
+    extracted = fetch_and_extract.expand(hosts=plan_fetch(polls))
     indexed = dedup_and_index(extracted)
     publish(indexed)
     summarize(polls, extracted, indexed)

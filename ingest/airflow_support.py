@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import ConfigError
@@ -43,7 +44,7 @@ class DagSettings(BaseSettings):
     max_retry_delay_seconds: float = 600.0
     fetch_pool: str = "news_fetch"
     fetch_pool_slots: int = 4
-    chunk_size: int = 20
+    chunk_size: int = 5  # hosts per mapped fetch task (each host is leased by exactly one task)
 
     def default_args(self) -> dict[str, Any]:
         """Task defaults: retries with exponential backoff, capped."""
@@ -132,22 +133,29 @@ def _lookup(conn_id: str) -> ConnectionLike | None:
 # ---- task bodies: XCom (JSON) in, ingest.pipeline call, XCom out -------------------------------
 # The heavy stage modules are imported inside each function so DAG files parse fast.
 
-def enabled_sources(settings: Settings) -> list[dict[str, Any]]:
-    """The enabled sources of ``settings.sources_file``, as JSON (one mapped poll task each)."""
+def due_sources(settings: Settings) -> list[dict[str, Any]]:
+    """The enabled sources of ``settings.sources_file`` that are due now, as JSON (one mapped poll
+    task each): the schedule (next_poll_at, backoff, Retry-After, daily probe) lives in the state."""
+    from ingest import pipeline, store
     from ingest.config import load_sources
 
-    return [s.model_dump(mode="json") for s in load_sources(settings.sources_file) if s.enabled]
+    es = store.connect(settings)
+    store.apply_templates(es, settings)
+    due, skipped = pipeline.due_sources(settings, load_sources(settings.sources_file), es=es,
+                                        now=datetime.now(UTC))
+    log.info("%d sources due; skipped %s", len(due), dict(skipped.skipped))
+    return [s.model_dump(mode="json") for s in due]
 
 
 def poll(settings: Settings, source: Mapping[str, Any]) -> dict[str, Any]:
-    """Poll one source unless it was auto-disabled; a failing feed is recorded, not raised."""
+    """Poll one source into the frontier; a failing feed is recorded, not raised. XCom: counters."""
     from ingest import pipeline
     from ingest.config import Source
 
-    result = pipeline.poll_unless_disabled(settings, Source.model_validate(source))
+    result = pipeline.poll_source(settings, Source.model_validate(source), now=datetime.now(UTC))
     log.info("polled %s: %d new%s", result.source_id, len(result.items),
              f" ({result.error})" if result.error else "")
-    return result.to_json_dict()
+    return pipeline.to_xcom(result.report())
 
 
 def _present(results: Sequence[Any] | None) -> list[Any]:
@@ -156,25 +164,34 @@ def _present(results: Sequence[Any] | None) -> list[Any]:
     return [r for r in (results[:] if results is not None else []) if r]
 
 
-def chunk_items(polls: Sequence[Mapping[str, Any] | None], size: int) -> list[list[dict[str, Any]]]:
-    """All new items of all polls, in chunks of ``size`` (one mapped fetch task each)."""
-    items = [item for p in _present(polls) for item in p["items"]]
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def chunk_hosts(hosts: Sequence[str], size: int) -> list[list[str]]:
+    """Hosts in groups of ``size`` (one mapped fetch task each); a host is never split across tasks."""
+    return [list(hosts[i:i + size]) for i in range(0, len(hosts), size)]
 
 
-def fetch_and_extract(settings: Settings, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def plan_fetch(settings: Settings, size: int) -> list[list[str]]:
+    """Hosts with due frontier entries (new, retry due, lease expired), in groups of ``size``."""
+    from ingest import frontier, store
+
+    return chunk_hosts(frontier.due_hosts(store.connect(settings), settings, now=datetime.now(UTC)), size)
+
+
+def fetch_and_extract(settings: Settings, hosts: Sequence[str]) -> dict[str, Any]:
+    """Lease and fetch the due entries of ``hosts``; articles stay in the frontier. XCom: ids."""
     from ingest import pipeline
 
-    result = pipeline.fetch_and_extract(settings, [pipeline.feed_item_from_dict(i) for i in items])
-    return result.to_json_dict()
+    return pipeline.to_xcom(pipeline.fetch_due(settings, list(hosts), now=datetime.now(UTC)))
 
 
 def dedup_and_index(settings: Settings, extracted: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """Every extracted article of every chunk, deduplicated and indexed in one batch."""
+    """Every article staged in the frontier (this run's and any a killed run left), indexed once."""
     from ingest import pipeline
 
-    articles = [pipeline.article_from_dict(a) for chunk in _present(extracted) for a in chunk["articles"]]
-    return pipeline.dedup_and_index(settings, articles).to_json_dict()
+    reports = [pipeline.from_xcom(pipeline.FetchReport, r) for r in _present(extracted)]
+    result = pipeline.index_staged(settings, now=datetime.now(UTC))
+    log.info("%d extracted by this run's fetch tasks; %d indexed",
+             sum(len(r.extracted) for r in reports), len(result.indexed))
+    return pipeline.to_xcom(result)
 
 
 def publish(indexed: Mapping[str, Any], outlet_event: Any) -> int:
@@ -195,7 +212,7 @@ def summarize(polls: Sequence[Mapping[str, Any] | None], extracted: Sequence[Map
 
     polls = _present(polls)
     parts = [*polls, *_present(extracted), *([indexed] if indexed else [])]
-    total = sum((RunSummary.from_json_dict(p["summary"]) for p in parts), RunSummary())
+    total = sum((TypeAdapter(RunSummary).validate_python(p["summary"]) for p in parts), RunSummary())
     failing = {p["source_id"]: p["error"] for p in polls if p["error"]}
     for line in total.lines():
         log.info("run summary: %s", line)

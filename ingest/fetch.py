@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -65,11 +66,21 @@ class _Redirect:
     location: str
 
 
+class RobotsCache(Protocol):
+    """robots.txt text per origin shared beyond one Fetcher (e.g. ``ingest.frontier.RobotsStore``)."""
+
+    def get(self, origin: str) -> str | None: ...
+
+    def put(self, origin: str, text: str) -> None: ...
+
+
 class Fetcher:
     """Use as ``async with Fetcher(settings) as fetcher: await fetcher.get(url, accept=...)``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, robots_cache: RobotsCache | None = None) -> None:
         self.settings = settings
+        self._shared_robots = robots_cache
+        self._robots_locks: dict[str, asyncio.Lock] = {}
         self.agent_token = settings.user_agent.split("/")[0]
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
         self._global = asyncio.Semaphore(settings.concurrency)
@@ -135,26 +146,32 @@ class Fetcher:
     async def _check_robots(self, url: str) -> None:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        cached = self._robots.get(origin)
-        if cached is None or cached[1] < time.monotonic():
-            cached = (await self._load_robots(origin), time.monotonic() + self.settings.robots_cache_ttl)
-            self._robots[origin] = cached
+        async with self._robots_locks.setdefault(origin, asyncio.Lock()):  # one fetch per origin
+            cached = self._robots.get(origin)
+            if cached is None or cached[1] < time.monotonic():
+                text = self._shared_robots.get(origin) if self._shared_robots is not None else None
+                if text is None:
+                    text = await self._load_robots(origin)
+                    if self._shared_robots is not None:
+                        self._shared_robots.put(origin, text)
+                cached = (Protego.parse(text), time.monotonic() + self.settings.robots_cache_ttl)
+                self._robots[origin] = cached
         if not cached[0].can_fetch(url, self.agent_token):
             raise FetchRefused(f"robots.txt of {origin} disallows {url}", reason="robots_disallowed")
 
-    async def _load_robots(self, origin: str) -> Protego:
-        """Parsed robots.txt; 4xx means "no rules", 5xx/unreachable means "try later" (as Google does)."""
+    async def _load_robots(self, origin: str) -> str:
+        """robots.txt text; 4xx means "no rules", 5xx/unreachable means "try later" (as Google does)."""
         try:
             fetched = await self._follow(f"{origin}/robots.txt", accept=(), headers={},
                                          max_bytes=ROBOTS_MAX_BYTES, robots=False)
         except FetchRefused as exc:
             if exc.reason.startswith("http_4") or exc.reason in ("too_large", "too_many_redirects"):
-                return Protego.parse("")
+                return ""
             raise
         except FetchFailed as exc:
             raise FetchFailed(f"robots.txt of {origin} unavailable: {exc}", reason="robots_unavailable",
                               retry_after=exc.retry_after) from exc
-        return Protego.parse(fetched.body.decode("utf-8", errors="replace"))
+        return fetched.body.decode("utf-8", errors="replace")
 
     async def _request(self, url: str, *, accept: Sequence[str], headers: Mapping[str, str],
                        max_bytes: int) -> Fetched | _Redirect:

@@ -1,31 +1,42 @@
-"""The stage functions the Airflow DAG and the CLI both call: poll -> fetch+extract -> dedup+index.
+"""The stage functions the Airflow DAG and the CLI both call: poll (= discover) -> fetch+extract
+(leased from the frontier, per host) -> dedup+index (the staged articles).
 
-Why these shapes: arguments and results are plain data with ``to_json_dict`` / ``from_json_dict``
-(they travel through XCom); every outcome is counted in a ``RunSummary`` by reason; Elasticsearch
-being down raises ``StoreUnavailable`` so a retry redoes the (idempotent) step.
+Why these shapes: XCom carries ids and counters only (``PollReport``, ``FetchReport``,
+``IndexResult``: dataclasses validated both ways by pydantic ``TypeAdapter``, see ``to_xcom`` /
+``from_xcom``); bodies stay in the frontier between fetch/extract and dedup/index. Every outcome is
+counted in a ``RunSummary`` by reason; any exception of one item or one source is contained there
+(``internal:<ExceptionType>``, logged with the URL) and the run goes on; only Elasticsearch being
+down raises (``StoreUnavailable``) so a retry redoes the idempotent step. Every time-dependent
+decision takes ``now`` from the caller; ``datetime.now(UTC)`` is read only at the edge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-import elastic_transport
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import Elasticsearch
+from pydantic import TypeAdapter
 
-from ingest import dedup, documents, store
+from ingest import dedup, documents, frontier, store
 from ingest.charset import decode_html
 from ingest.config import Source, load_sources
+from ingest.dedup import registry
 from ingest.errors import IngestError, StoreError, StoreUnavailable
 from ingest.extract import select
 from ingest.feeds import ParsedFeed, parse_feed, parse_sitemap
 from ingest.fetch import Fetched, Fetcher
 from ingest.indexer import bulk_write
-from ingest.models import Article, FeedItem, Page, to_json_dict
+from ingest.models import Article, FeedItem, Page
 from ingest.settings import Settings
 from ingest.sourcestate import (
     SourceState,
@@ -34,19 +45,35 @@ from ingest.sourcestate import (
     after_success,
     load_states,
     save_state,
-    state_from_dict,
 )
 from ingest.summary import RunSummary, summary
 from ingest.urls import BadURL, canonical_link, host_of
 
+log = logging.getLogger(__name__)
 SITEMAP_TYPES = ("application/xml", "text/xml", "application/x-gzip", "application/gzip",
                  "application/octet-stream", "text/plain")
 Progress = Callable[[str], None]
+T = TypeVar("T")
+
+
+def internal(exc: BaseException) -> str:
+    """The counter label of an unexpected exception: a bug, contained at the item/source boundary."""
+    return f"internal:{type(exc).__name__}"
+
+
+def to_xcom(value: Any) -> Any:
+    """A payload dataclass as JSON-ready data (the inverse of ``from_xcom``)."""
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
+
+
+def from_xcom(kind: type[T], data: Any) -> T:
+    """Validate an XCom payload back into its dataclass (wrong shapes fail loudly)."""
+    return TypeAdapter(kind).validate_python(data)
 
 
 @dataclass(frozen=True)
 class PollResult:
-    """New items of one source (after the multi-get), the source's updated state, counters."""
+    """Items of one source new to the frontier, the source's updated state, counters (in process)."""
 
     source_id: str
     items: tuple[FeedItem, ...]
@@ -54,15 +81,18 @@ class PollResult:
     summary: RunSummary
     error: str = ""
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"source_id": self.source_id, "items": to_json_dict(list(self.items)),
-                "state": to_json_dict(self.state), "summary": self.summary.to_json_dict(),
-                "error": self.error}
+    def report(self) -> PollReport:
+        return PollReport(self.source_id, len(self.items), self.summary, self.error)
 
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> PollResult:
-        return cls(data["source_id"], tuple(feed_item_from_dict(i) for i in data["items"]),
-                   state_from_dict(data["state"]), RunSummary.from_json_dict(data["summary"]), data["error"])
+
+@dataclass(frozen=True)
+class PollReport:
+    """What a poll task hands on through XCom: counters, no items (they are in the frontier)."""
+
+    source_id: str
+    discovered: int
+    summary: RunSummary
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,13 +100,13 @@ class ExtractResult:
     articles: tuple[Article, ...]
     summary: RunSummary
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"articles": to_json_dict(list(self.articles)), "summary": self.summary.to_json_dict()}
 
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> ExtractResult:
-        return cls(tuple(article_from_dict(a) for a in data["articles"]),
-                   RunSummary.from_json_dict(data["summary"]))
+@dataclass(frozen=True)
+class FetchReport:
+    """A fetch task's XCom: ids of the entries it extracted (staged in the frontier), counters."""
+
+    extracted: tuple[str, ...]
+    summary: RunSummary
 
 
 @dataclass(frozen=True)
@@ -85,50 +115,101 @@ class IndexResult:
     failed: Mapping[str, str] = field(default_factory=dict)
     summary: RunSummary = field(default_factory=RunSummary)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"indexed": list(self.indexed), "failed": dict(self.failed),
-                "summary": self.summary.to_json_dict()}
 
+# ---- poll = discover -------------------------------------------------------------------------
 
-# ---- poll ------------------------------------------------------------------------------------
+def due_sources(settings: Settings, sources: Sequence[Source], *, es: Elasticsearch, now: datetime,
+                force: bool = False) -> tuple[list[Source], RunSummary]:
+    """The enabled sources due at ``now`` (all enabled, unpaused ones with ``force``), and what was
+    skipped by reason. An auto-disabled source is due once per ``disabled_probe_interval``."""
+    enabled = [s for s in sources if s.enabled]
+    states = load_states(es, settings, [s.id for s in enabled])
+    due, skipped = [], {"poll:source_not_enabled": len(sources) - len(enabled)}
+    for source in enabled:
+        state = states[source.id]
+        if state.paused:
+            skipped["poll:source_paused"] = skipped.get("poll:source_paused", 0) + 1
+        elif force or state.is_due(now):
+            due.append(source)
+        else:
+            skipped["poll:not_due"] = skipped.get("poll:not_due", 0) + 1
+    return due, summary(skipped={k: v for k, v in skipped.items() if v})
+
 
 def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None = None,
-                persist: bool = True) -> PollResult:
-    """Conditional GET + parse one source; keep only items whose id is not indexed yet.
+                persist: bool = True, now: datetime | None = None) -> PollResult:
+    """Conditional GET + parse one source; upsert every listed URL into the frontier in one bulk
+    call; only after that write succeeded save the source state (validators, next poll).
 
     With ``persist=False`` (``ingest sources check``) nothing is read from or written to
-    Elasticsearch and every parsed item counts as new.
+    Elasticsearch and every parsed item counts as new. Any exception but ``StoreUnavailable`` is
+    contained here: the source counts as failed with the reason, the run goes on.
     """
+    now = now or datetime.now(UTC)
     es = es if es is not None or not persist else store.connect(settings)
     state = load_states(es, settings, [source.id])[source.id] if es is not None else SourceState(source.id)
     state = dataclasses.replace(state, url=source.url)
-    now = datetime.now(UTC)
+    conditional = state.conditional(settings, now)
     try:
-        fetched, parsed = asyncio.run(_poll(settings, source, state))
-    except IngestError as exc:
-        new_state = after_failure(state, settings, now=now, reason=exc.reason, message=str(exc),
+        robots = frontier.RobotsStore(es, settings, now) if es is not None and persist else None
+        fetched, parsed = asyncio.run(_poll(settings, source, state, conditional, robots))
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # one source must never end the run
+        reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
+        if not isinstance(exc, IngestError):
+            log.exception("poll %s (%s): unexpected %s", source.id, source.url, type(exc).__name__)
+        new_state = after_failure(state, settings, now=now, reason=reason, message=str(exc),
                                   retry_after=getattr(exc, "retry_after", None))
         return _finish(es, settings, persist, PollResult(
             source.id, (), new_state, summary(sources_polled=1, sources_failed=1,
-                                              failed={f"poll:{exc.reason}": 1}), str(exc)))
+                                              failed={f"poll:{reason}": 1}), str(exc)))
     if fetched.status == 304:
         new_state = after_not_modified(state, settings, now=now)
         return _finish(es, settings, persist, PollResult(
             source.id, (), new_state, summary(sources_polled=1, skipped={"poll:not_modified": 1})))
     items = _unique(parsed.items)
-    new = _unknown(es, settings, items) if es is not None else items
-    new_state = after_success(state, settings, now=now, seen=len(items), new=len(new),
-                              etag=fetched.headers.get("etag", ""),
-                              last_modified=fetched.headers.get("last-modified", ""),
-                              status="malformed" if parsed.malformed else "ok")
+    skipped = {f"poll:{k}": v for k, v in parsed.skipped.items()}
+    if len(items) > settings.feed_max_items:
+        skipped["poll:over_item_cap"] = len(items) - settings.feed_max_items
+        items = items[: settings.feed_max_items]
+    found = frontier.discover(es, settings, items, now=now) if es is not None and persist else \
+        frontier.Discovery(new=tuple(items))
+    also = _also_carried(es, settings, source.id, found.carried) if found.carried and es is not None else {}
+    etag, last_modified = fetched.headers.get("etag", ""), fetched.headers.get("last-modified", "")
+    if found.failed:  # not every URL is in the frontier: keep the old validators so the next poll sees them
+        etag, last_modified = "", ""
+    new_state = after_success(state, settings, now=now, seen=len(items), new=len(found.new), etag=etag,
+                              last_modified=last_modified, status="malformed" if parsed.malformed else "ok",
+                              conditional=conditional)
+    if new_state.hidden_by_304 > state.hidden_by_304:
+        skipped["poll:etag_hid_new_items"] = 1
     if parsed.malformed:
         new_state = dataclasses.replace(new_state, last_error=parsed.malformed[:500])
-    skipped = {f"poll:{k}": v for k, v in parsed.skipped.items()}
-    skipped["poll:known"] = len(items) - len(new)
-    counts = summary(sources_polled=1, items_seen=len(items), new=len(new),
-                     feeds_malformed=1 if parsed.malformed else 0,
-                     skipped={k: v for k, v in skipped.items() if v})
-    return _finish(es, settings, persist, PollResult(source.id, tuple(new), new_state, counts))
+    skipped["poll:known"] = found.known
+    failed = {f"discover:{r.split(':')[0]}": 0 for r in found.failed.values()}
+    for r in found.failed.values():
+        failed[f"discover:{r.split(':')[0]}"] += 1
+    counts = summary(sources_polled=1, items_seen=len(items), new=len(found.new),
+                     feeds_malformed=1 if parsed.malformed else 0, also_carried=len(found.carried),
+                     skipped={k: v for k, v in skipped.items() if v}, failed={**failed, **also})
+    return _finish(es, settings, persist, PollResult(source.id, found.new, new_state, counts))
+
+
+def _also_carried(es: Elasticsearch, settings: Settings, source_id: str,
+                  ids: Sequence[str]) -> dict[str, int]:
+    """An already indexed article listed by one more outlet gains the source ("also carried by"),
+    in the article and in the dedup registry; a failure is counted, the poll goes on."""
+    failed: dict[str, int] = {}
+    for doc_id in ids:
+        for index in (store.alias_name(settings.index_prefix, "articles"), registry.alias(settings)):
+            try:
+                registry.add_source(es, index, doc_id, source_id)
+            except StoreUnavailable:
+                raise
+            except IngestError as exc:
+                failed[f"also_carried:{exc.reason}"] = failed.get(f"also_carried:{exc.reason}", 0) + 1
+    return failed
 
 
 def _finish(es: Elasticsearch | None, settings: Settings, persist: bool, result: PollResult) -> PollResult:
@@ -137,21 +218,24 @@ def _finish(es: Elasticsearch | None, settings: Settings, persist: bool, result:
     return result
 
 
-async def _poll(settings: Settings, source: Source, state: SourceState) -> tuple[Fetched, ParsedFeed]:
+async def _poll(settings: Settings, source: Source, state: SourceState, conditional: bool,
+                robots: frontier.RobotsStore | None) -> tuple[Fetched, ParsedFeed]:
     headers = {}
-    if state.etag:
+    if conditional and state.etag:
         headers["If-None-Match"] = state.etag
-    if state.last_modified:
+    if conditional and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
-    accept = settings.feed_content_types if source.kind == "feed" else SITEMAP_TYPES
-    async with Fetcher(settings) as fetcher:
-        fetched = await fetcher.get(source.url, accept=accept, headers=headers)
+    poller = POLLERS[source.kind]
+    async with Fetcher(settings, robots_cache=robots) as fetcher:
+        fetched = await fetcher.get(source.url, accept=poller.accept(settings), headers=headers)
         if fetched.status == 304:
             return fetched, ParsedFeed(())
-        if source.kind == "feed":
-            return fetched, parse_feed(fetched.body, source_id=source.id, feed_url=fetched.final_url,
-                                       content_type=fetched.headers.get("content-type", ""))
-        return fetched, await _read_sitemap(fetcher, settings, source, fetched)
+        return fetched, await poller.read(fetcher, settings, source, fetched)
+
+
+async def _read_feed(fetcher: Fetcher, settings: Settings, source: Source, fetched: Fetched) -> ParsedFeed:
+    return parse_feed(fetched.body, source_id=source.id, feed_url=fetched.final_url,
+                      content_type=fetched.headers.get("content-type", ""))
 
 
 async def _read_sitemap(fetcher: Fetcher, settings: Settings, source: Source, fetched: Fetched) -> ParsedFeed:
@@ -174,6 +258,21 @@ async def _read_sitemap(fetcher: Fetcher, settings: Settings, source: Source, fe
     return ParsedFeed(tuple(items), skipped, parsed.malformed)
 
 
+@dataclass(frozen=True)
+class Poller:
+    """How one source kind is read: accepted content types and body -> items."""
+
+    accept: Callable[[Settings], Sequence[str]]
+    read: Callable[[Fetcher, Settings, Source, Fetched], Awaitable[ParsedFeed]]
+
+
+# Source kinds by name (Scrapy-style registry): a new kind is one entry here plus its parser.
+POLLERS: dict[str, Poller] = {
+    "feed": Poller(lambda settings: settings.feed_content_types, _read_feed),
+    "sitemap": Poller(lambda settings: SITEMAP_TYPES, _read_sitemap),
+}
+
+
 def _unique(items: Iterable[FeedItem]) -> list[FeedItem]:
     """First item per document id (a feed may list the same article twice)."""
     seen: dict[str, FeedItem] = {}
@@ -182,40 +281,114 @@ def _unique(items: Iterable[FeedItem]) -> list[FeedItem]:
     return list(seen.values())
 
 
-def _unknown(es: Elasticsearch, settings: Settings, items: Sequence[FeedItem]) -> list[FeedItem]:
-    """Items whose document id is not in the articles index: one multi-get."""
-    if not items:
-        return []
-    index = store.alias_name(settings.index_prefix, "articles")
-    try:
-        docs = es.mget(index=index, ids=[i.doc_id for i in items], source=False)["docs"]
-    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        raise StoreUnavailable(f"multi-get on {index} failed: {type(exc).__name__}") from exc
-    except ApiError as exc:
-        raise StoreError(f"multi-get on {index} failed: {exc.message}") from exc
-    known = {d["_id"] for d in docs if d.get("found")}
-    return [i for i in items if i.doc_id not in known]
-
-
 # ---- fetch + extract -------------------------------------------------------------------------
+
+def worker_id() -> str:
+    """A lease owner name unique to this process and call (host, pid, random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def fetch_due(settings: Settings, hosts: Sequence[str], *, es: Elasticsearch | None = None,
+              now: datetime | None = None, sources: Sequence[Source] | None = None,
+              owner: str | None = None) -> FetchReport:
+    """Fetch and extract the due frontier entries of ``hosts``: lease each host (a host another
+    worker holds is counted ``fetch:host_busy`` and left to it), lease its due entries, fetch them
+    with one Fetcher sharing robots.txt through Elasticsearch, stage each article (or the failure
+    with its reason) in its entry in one bulk write, give the host leases back."""
+    now = now or datetime.now(UTC)
+    es = es if es is not None else store.connect(settings)
+    owner = owner or worker_id()
+    by_id = {s.id: s for s in (sources if sources is not None else load_sources(settings.sources_file))}
+    leases, entries, busy = [], [], 0
+    for host in hosts:
+        lease = frontier.lease_host(es, settings, host, owner=owner, now=now)
+        if lease is None:
+            busy += 1
+            continue
+        leases.append(lease)
+        entries.extend(frontier.lease_due(es, settings, host, owner=owner, now=now))
+    try:
+        robots = frontier.RobotsStore(es, settings, now)
+        outcomes = asyncio.run(_fetch_entries(settings, entries, leases, robots))
+        updates, counts = _outcomes(settings, entries, outcomes, by_id, now)
+        frontier.record(es, settings, updates)
+    finally:
+        for lease in leases:
+            frontier.release_host(es, settings, lease, next_request_at=time.time() + settings.per_host_delay)
+    extracted = tuple(doc_id for doc_id, doc in updates if doc["status"] == frontier.EXTRACTED)
+    skipped = {"fetch:host_busy": busy} if busy else {}
+    return FetchReport(extracted, counts + summary(skipped=skipped))
+
+
+def _outcomes(settings: Settings, entries: Sequence[frontier.Entry],
+              outcomes: Sequence[Fetched | BaseException],
+              by_id: Mapping[str, Source], now: datetime) -> tuple[list[tuple[str, dict]], RunSummary]:
+    updates: list[tuple[str, dict]] = []
+    failed: dict[str, int] = {}
+    fetched = 0
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if isinstance(outcome, Fetched):
+            fetched += 1
+            try:
+                updates.append(frontier.extracted(entry, build_article(outcome, entry.item,
+                                                                      by_id.get(entry.item.source_id)), now))
+                continue
+            except Exception as exc:  # one page must never end the run
+                stage, error = "extract", exc
+        else:
+            stage, error = "fetch", outcome
+        reason = error.reason if isinstance(error, IngestError) else internal(error)
+        if not isinstance(error, IngestError):
+            log.error("%s %s: unexpected %s: %s", stage, entry.item.url, type(error).__name__, error)
+        doc_id, doc, label = frontier.failed(entry, error, reason, settings, now)
+        updates.append((doc_id, doc))
+        failed[f"{stage}:{label}"] = failed.get(f"{stage}:{label}", 0) + 1
+    extracted = sum(1 for _, doc in updates if doc["status"] == frontier.EXTRACTED)
+    return updates, summary(fetched=fetched, extracted=extracted, failed=failed)
+
+
+async def _fetch_entries(settings: Settings, entries: Sequence[frontier.Entry],
+                         leases: Sequence[frontier.HostLease],
+                         robots: frontier.RobotsStore) -> list[Fetched | BaseException]:
+    """All leased entries with one Fetcher; each host waits for the delay the previous holder left."""
+    not_before = {lease.host: lease.not_before for lease in leases}
+    waits: dict[str, asyncio.Task] = {}
+
+    async def one(fetcher: Fetcher, entry: frontier.Entry) -> Fetched | BaseException:
+        host = frontier.host_key(entry.item.url)
+        if host not in waits:
+            delay = max(0.0, not_before.get(host, 0.0) - time.time())
+            waits[host] = asyncio.ensure_future(asyncio.sleep(delay))
+        await waits[host]
+        return await _fetch_one(fetcher, settings, entry.item)
+
+    async with Fetcher(settings, robots_cache=robots) as fetcher:
+        return list(await asyncio.gather(*(one(fetcher, e) for e in entries)))
+
 
 def fetch_and_extract(settings: Settings, items: Sequence[FeedItem], *,
                       sources: Sequence[Source] | None = None) -> ExtractResult:
-    """Fetch every item's page (politely, concurrently) and extract an Article from each."""
+    """Fetch and extract a given list of items, without the frontier (benchmarks, evaluations,
+    the bad-input tests); the scheduled path is ``fetch_due``."""
     by_id = {s.id: s for s in (sources if sources is not None else _sources_for(settings, items))}
-    outcomes = asyncio.run(_fetch_all(settings, _unique(items)))
+    unique = _unique(items)
+    outcomes = asyncio.run(_fetch_all(settings, unique))
     articles: list[Article] = []
     failed: dict[str, int] = {}
     fetched = 0
-    for item, outcome in outcomes:
-        if isinstance(outcome, IngestError):
-            failed[f"fetch:{outcome.reason}"] = failed.get(f"fetch:{outcome.reason}", 0) + 1
+    for item, outcome in zip(unique, outcomes, strict=True):
+        if not isinstance(outcome, Fetched):
+            reason = outcome.reason if isinstance(outcome, IngestError) else internal(outcome)
+            failed[f"fetch:{reason}"] = failed.get(f"fetch:{reason}", 0) + 1
             continue
         fetched += 1
         try:
             articles.append(build_article(outcome, item, by_id.get(item.source_id)))
-        except IngestError as exc:
-            failed[f"extract:{exc.reason}"] = failed.get(f"extract:{exc.reason}", 0) + 1
+        except Exception as exc:  # one page must never end the run
+            reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
+            if not isinstance(exc, IngestError):
+                log.error("extract %s: unexpected %s: %s", item.url, type(exc).__name__, exc)
+            failed[f"extract:{reason}"] = failed.get(f"extract:{reason}", 0) + 1
     return ExtractResult(tuple(articles), summary(fetched=fetched, extracted=len(articles), failed=failed))
 
 
@@ -223,18 +396,20 @@ def _sources_for(settings: Settings, items: Sequence[FeedItem]) -> list[Source]:
     return load_sources(settings.sources_file) if items else []
 
 
-async def _fetch_all(settings: Settings,
-                     items: Sequence[FeedItem]) -> list[tuple[FeedItem, Fetched | IngestError]]:
+async def _fetch_all(settings: Settings, items: Sequence[FeedItem]) -> list[Fetched | BaseException]:
     async with Fetcher(settings) as fetcher:
-        results = await asyncio.gather(*(_fetch_one(fetcher, settings, item) for item in items))
-    return list(zip(items, results, strict=True))
+        return list(await asyncio.gather(*(_fetch_one(fetcher, settings, item) for item in items)))
 
 
-async def _fetch_one(fetcher: Fetcher, settings: Settings, item: FeedItem) -> Fetched | IngestError:
+async def _fetch_one(fetcher: Fetcher, settings: Settings, item: FeedItem) -> Fetched | BaseException:
     """The response, or the error as a value: one bad page must not cancel the others."""
     try:
         return await fetcher.get(item.url, accept=settings.html_content_types)
-    except IngestError as exc:
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # contained per item, counted by the caller
+        if not isinstance(exc, IngestError):
+            log.error("fetch %s: unexpected %s: %s", item.url, type(exc).__name__, exc)
         return exc
 
 
@@ -274,80 +449,103 @@ def _date(value: str) -> datetime | None:
 
 # ---- dedup + index ---------------------------------------------------------------------------
 
-def dedup_and_index(settings: Settings, articles: Sequence[Article], *,
-                    es: Elasticsearch | None = None) -> IndexResult:
-    """Dedup decisions merged into each document, then one bulk write; failures keep their reason."""
+def dedup_and_index(settings: Settings, articles: Sequence[Article], *, es: Elasticsearch | None = None,
+                    extra_sources: Mapping[str, Sequence[str]] | None = None,
+                    now: datetime | None = None) -> IndexResult:
+    """Dedup decisions merged into each document, then one bulk write; failures keep their reason.
+
+    A dedup failure of the batch (other than the node being down) is retried article by article,
+    so one bad document is isolated with its reason and never takes its batch with it.
+    ``extra_sources``: every other outlet that listed the URL (from the frontier).
+    """
     if not articles:
         return IndexResult(())
     es = es if es is not None else store.connect(settings)
-    decisions = dedup.decide(es, settings, articles)
-    now = datetime.now(UTC).isoformat()
-    docs = [{**documents.article_document(a), **d.document_fields(), "indexed_at": now, "_id": a.doc_id}
-            for a, d in zip(articles, decisions, strict=True)]
+    pairs, failed = _decide(es, settings, articles)
+    extra = extra_sources or {}
+    stamp = (now or datetime.now(UTC)).isoformat()
+    docs = []
+    for a, d in pairs:
+        doc = {**documents.article_document(a), **d.document_fields(), "indexed_at": stamp, "_id": a.doc_id}
+        doc["sources"] = sorted({*doc.get("sources", []), a.source_id, *extra.get(a.doc_id, ())})
+        docs.append(doc)
     # refresh=True, not wait_for: wait_for idles up to refresh_interval (1 s) per call (bench/indexing.py).
     report = bulk_write(es, store.alias_name(settings.index_prefix, "articles"), docs, refresh=True)
-    failed = {f"index:{reason.split(':')[0]}": 0 for reason in report.failed.values()}
-    for reason in report.failed.values():
-        failed[f"index:{reason.split(':')[0]}"] += 1
-    duplicates = sum(1 for d in decisions if d.is_duplicate)
-    return IndexResult(tuple(report.ok), dict(report.failed),
-                       summary(indexed=len(report.ok), duplicates=duplicates, failed=failed))
+    reasons = {**failed, **report.failed}
+    counted: dict[str, int] = {}
+    for reason in reasons.values():
+        counted[f"index:{reason.split(':')[0]}"] = counted.get(f"index:{reason.split(':')[0]}", 0) + 1
+    duplicates = sum(1 for a, d in pairs if d.is_duplicate and a.doc_id in set(report.ok))
+    return IndexResult(tuple(report.ok), reasons, summary(indexed=len(report.ok), duplicates=duplicates,
+                                                          failed=counted))
+
+
+def _decide(es: Elasticsearch, settings: Settings,
+            articles: Sequence[Article]) -> tuple[list[tuple[Article, Any]], dict[str, str]]:
+    try:
+        return list(zip(articles, dedup.decide(es, settings, articles), strict=True)), {}
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # isolate the bad document(s) below
+        log.warning("dedup of a batch of %d failed (%s): deciding one by one", len(articles), exc)
+    pairs, failed = [], {}
+    for article in articles:
+        try:
+            pairs.append((article, dedup.decide(es, settings, [article])[0]))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # this document only
+            reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
+            log.error("dedup %s (%s): %s: %s", article.url, article.doc_id, reason, exc)
+            failed[article.doc_id] = f"{reason}: {exc}"
+    return pairs, failed
+
+
+def index_staged(settings: Settings, *, es: Elasticsearch | None = None,
+                 now: datetime | None = None) -> IndexResult:
+    """Dedup and index every article staged in the frontier (by this pass or a killed one), each
+    attributed to every source that listed its URL; then mark them done (a refused one waits)."""
+    now = now or datetime.now(UTC)
+    es = es if es is not None else store.connect(settings)
+    staged = frontier.staged(es, settings)
+    if not staged:
+        return IndexResult(())
+    extra = {s.article.doc_id: s.sources for s in staged}
+    result = dedup_and_index(settings, [s.article for s in staged], es=es, extra_sources=extra, now=now)
+    for s in staged:  # the registry also learns every outlet (it already has the first)
+        for source_id in s.sources:
+            if source_id != s.article.source_id and s.article.doc_id in result.indexed:
+                try:
+                    registry.add_source(es, registry.alias(settings), s.article.doc_id, source_id)
+                except StoreError as exc:
+                    log.warning("dedup registry: %s: %s", s.article.doc_id, exc)
+    frontier.record(es, settings, [frontier.done(doc_id, now) for doc_id in result.indexed])
+    return result
 
 
 # ---- the whole chain -------------------------------------------------------------------------
 
-def run_once(settings: Settings, sources: Sequence[Source], *,
-             progress: Progress | None = None) -> RunSummary:
-    """Poll every enabled source, fetch and extract the new items, dedup and index them."""
+def run_once(settings: Settings, sources: Sequence[Source], *, now: datetime | None = None,
+             force: bool = False, progress: Progress | None = None) -> RunSummary:
+    """One pass: poll the due sources (all with ``force``) into the frontier, fetch and extract the
+    due entries host by host, dedup and index what is staged. A killed pass is resumed by the next."""
     say = progress or (lambda _message: None)
+    now = now or datetime.now(UTC)
     es = store.connect(settings)
     store.apply_templates(es, settings)
-    total = RunSummary()
-    items: list[FeedItem] = []
-    for source in sources:
-        if not source.enabled:
-            total = total + summary(skipped={"poll:source_not_enabled": 1})
-            continue
-        result = poll_unless_disabled(settings, source, es=es)
-        items.extend(result.items)
+    due, total = due_sources(settings, sources, es=es, now=now, force=force)
+    for source in due:
+        result = poll_source(settings, source, es=es, now=now)
         total = total + result.summary
         say(f"polled {source.id}: {len(result.items)} new" + (f" ({result.error})" if result.error else ""))
-    extracted = fetch_and_extract(settings, items, sources=sources)
-    say(f"fetched {extracted.summary.count('fetched')}, extracted {len(extracted.articles)}")
-    indexed = dedup_and_index(settings, list(extracted.articles), es=es)
+    hosts = frontier.due_hosts(es, settings, now=now)
+    fetched = fetch_due(settings, hosts, es=es, now=now, sources=sources)
+    say(f"fetched {fetched.summary.count('fetched')}, extracted {len(fetched.extracted)}")
+    indexed = index_staged(settings, es=es, now=now)
     say(f"indexed {len(indexed.indexed)}")
-    return total + extracted.summary + indexed.summary
+    return total + fetched.summary + indexed.summary
 
 
-def poll_unless_disabled(settings: Settings, source: Source, *,
-                         es: Elasticsearch | None = None) -> PollResult:
-    """``poll_source`` for a source that is not auto-disabled (a disabled one is counted, not polled)."""
-    es = es if es is not None else store.connect(settings)
-    state = load_states(es, settings, [source.id])[source.id]
-    if state.disabled:
-        return PollResult(source.id, (), state, summary(skipped={"poll:source_disabled": 1}),
-                          state.disabled_reason)
-    return poll_source(settings, source, es=es)
-
-
-# ---- XCom helpers ----------------------------------------------------------------------------
-
-def feed_item_from_dict(data: Mapping[str, Any]) -> FeedItem:
-    values = dict(data)
-    values["published_at"] = _date(values.get("published_at") or "")
-    values["authors"], values["tags"] = tuple(values.get("authors", ())), tuple(values.get("tags", ()))
-    return FeedItem(**values)
-
-
-def article_from_dict(data: Mapping[str, Any]) -> Article:
-    values = dict(data)
-    for name in ("published_at", "fetched_at"):
-        values[name] = _date(values.get(name) or "")
-    for name in ("authors", "tags", "extraction_flags"):
-        values[name] = tuple(values.get(name, ()))
-    return Article(**values)
-
-
-__all__ = ["ExtractResult", "IndexResult", "PollResult", "article_from_dict",
-           "build_article", "dedup_and_index", "feed_item_from_dict", "fetch_and_extract", "poll_source",
-           "poll_unless_disabled", "run_once"]
+__all__ = ["POLLERS", "ExtractResult", "FetchReport", "IndexResult", "PollReport", "PollResult", "Poller",
+           "build_article", "dedup_and_index", "due_sources", "fetch_and_extract", "fetch_due", "from_xcom",
+           "index_staged", "poll_source", "run_once", "to_xcom"]

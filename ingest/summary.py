@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STAGES = ("sources_polled", "sources_failed", "feeds_malformed", "items_seen", "new", "fetched", "extracted",
-          "indexed", "duplicates")
+          "indexed", "duplicates", "also_carried")
 
 
 @dataclass(frozen=True)

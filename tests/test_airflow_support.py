@@ -12,9 +12,12 @@ import pytest
 
 # isort: split
 from airflow.sdk import Connection
+from pydantic import ValidationError
 
 from ingest import airflow_support as support
+from ingest import pipeline
 from ingest.errors import ConfigError
+from ingest.summary import RunSummary
 
 
 def conn(**fields: object) -> Connection:
@@ -91,28 +94,31 @@ def test_dag_knobs_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def poll_json(source_id: str, n_items: int, error: str = "") -> dict:
-    items = [{"source_id": source_id, "url": f"http://x/{source_id}/{i}"} for i in range(n_items)]
+    """A poll task's XCom as the pipeline writes it (counters only, no items)."""
     counts = {"sources_polled": 1, "sources_failed": 1} if error else {"sources_polled": 1, "new": n_items}
     counts = {k: v for k, v in counts.items() if v}
     failed = {"poll:http_404": 1} if error else {}
-    return {"source_id": source_id, "items": items, "error": error,
-            "summary": {"counts": counts, "skipped": {}, "failed": failed}}
+    report = pipeline.PollReport(source_id, n_items, RunSummary(counts, {}, failed), error)
+    return pipeline.to_xcom(report)
 
 
-def test_items_of_all_polls_are_chunked_in_order() -> None:
-    polls = [poll_json("a", 3), poll_json("b", 0, "gone"), None, poll_json("c", 2)]
-    chunks = support.chunk_items(polls, 2)
-    assert [[i["url"] for i in c] for c in chunks] == [
-        ["http://x/a/0", "http://x/a/1"], ["http://x/a/2", "http://x/c/0"], ["http://x/c/1"]]
+def test_xcom_payloads_are_plain_json_and_validated_back() -> None:
+    report = pipeline.FetchReport(("a1", "b2"), RunSummary({"fetched": 2}, {}, {"fetch:http_404": 1}))
+    data = pipeline.to_xcom(report)
+    assert json.loads(json.dumps(data)) == data and data["extracted"] == ["a1", "b2"]
+    assert pipeline.from_xcom(pipeline.FetchReport, data) == report
+    with pytest.raises(ValidationError):
+        pipeline.from_xcom(pipeline.FetchReport, {"extracted": "a1"})
 
 
-def test_no_new_items_means_no_chunks() -> None:
-    assert support.chunk_items([poll_json("a", 0)], 20) == []
+def test_hosts_are_grouped_never_split() -> None:
+    assert support.chunk_hosts(["a:1", "b:1", "c:1"], 2) == [["a:1", "b:1"], ["c:1"]]
+    assert support.chunk_hosts([], 5) == []
 
 
 def test_summary_adds_every_stage_and_names_failing_sources() -> None:
-    extracted = [{"articles": [], "summary": {"counts": {"fetched": 3, "extracted": 2}, "skipped": {},
-                                              "failed": {"extract:empty": 1}}}]
+    counters = {"counts": {"fetched": 3, "extracted": 2}, "skipped": {}, "failed": {"extract:empty": 1}}
+    extracted = [{"extracted": ["x", "y"], "summary": counters}]
     indexed = {"indexed": ["i1", "i2"], "failed": {},
                "summary": {"counts": {"indexed": 2}, "skipped": {}, "failed": {}}}
     result = support.summarize([poll_json("a", 3), poll_json("b", 0, "b answered 404")], extracted, indexed)

@@ -11,7 +11,7 @@ import pytest
 from elasticsearch import Elasticsearch
 from servers import ARTICLES, HTML, LoopbackServer, Request, Route, running, serve_site
 
-from ingest import pipeline, store
+from ingest import frontier, pipeline, store
 from ingest.config import Source
 from ingest.models import FeedItem
 from ingest.settings import Settings, load_settings
@@ -184,27 +184,53 @@ def cfg(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
     return settings
 
 
-@pytest.mark.integration
-def test_run_once_twice_second_run_fetches_and_indexes_nothing(cfg: Settings, es: Elasticsearch,
-                                                                site: LoopbackServer) -> None:
-    sources = [source(site, "/feed.xml"), source(site, "/news-sitemap.xml", "sitemap", "afaq-news"),
-               source(site, "/atom.xml", sid="afaq-atom")]
-    first = pipeline.run_once(cfg, sources)
-    # 5 + 2 + 2 items are new to their source; the same 5 articles are fetched once each
-    assert (first.count("new"), first.count("fetched"), first.count("indexed")) == (9, 5, 5)
-    assert first.failed == {}
-    page_hits = sum(site.hits(f"/news/{slug}.html") for slug in ARTICLES)
-    second = pipeline.run_once(cfg, sources)
-    assert (second.count("new"), second.count("fetched"), second.count("indexed")) == (0, 0, 0)
-    assert second.skipped["poll:known"] == 5 + 2 + 2
-    assert sum(site.hits(f"/news/{slug}.html") for slug in ARTICLES) == page_hits
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def page_hits(site: LoopbackServer) -> int:
+    """Requests for the five article pages, whatever their query string (tracking parameters)."""
+    pages = {f"/news/{slug}.html" for slug in ARTICLES}
+    return sum(1 for r in site.requests if r.path.split("?")[0] in pages)
+
+
+def indexed(es: Elasticsearch, cfg: Settings) -> dict[str, dict]:
     alias = store.alias_name(cfg.index_prefix, "articles")
     es.indices.refresh(index=alias)
-    assert es.count(index=alias)["count"] == 5
+    hits = es.search(index=alias, size=100, query={"match_all": {}})["hits"]["hits"]
+    return {urlsplit(h["_source"]["url"]).path: h["_source"] for h in hits}
+
+
+def three_sources(site: LoopbackServer) -> list[Source]:
+    return [source(site, "/feed.xml"), source(site, "/news-sitemap.xml", "sitemap", "afaq-news"),
+            source(site, "/atom.xml", sid="afaq-atom")]
 
 
 @pytest.mark.integration
-def test_conditional_get_with_stored_etag(cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
+def test_second_run_polls_nothing_before_next_poll_at_and_force_polls_all(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
+    sources = three_sources(site)
+    first = pipeline.run_once(cfg, sources, now=NOW)
+    # 9 listings of 5 URLs: 5 new frontier entries, each fetched once, carrying every listing source
+    assert (first.count("items_seen"), first.count("new"), first.count("fetched"), first.count("indexed")) \
+        == (9, 5, 5, 5)
+    assert first.failed == {} and page_hits(site) == 5
+    docs = indexed(es, cfg)
+    assert docs["/news/000.html"]["sources"] == ["afaq", "afaq-news"]
+    assert docs["/news/002.html"]["sources"] == ["afaq", "afaq-atom"]
+    assert docs["/news/001.html"]["sources"] == ["afaq"]
+    feed_hits = site.hits("/feed.xml")
+    second = pipeline.run_once(cfg, sources, now=NOW + timedelta(seconds=60))
+    assert second.skipped == {"poll:not_due": 3} and second.count("sources_polled") == 0
+    assert site.hits("/feed.xml") == feed_hits
+    forced = pipeline.run_once(cfg, sources, now=NOW + timedelta(seconds=120), force=True)
+    assert forced.count("sources_polled") == 3 and forced.skipped["poll:known"] == 9
+    assert (forced.count("fetched"), forced.count("indexed")) == (0, 0) and page_hits(site) == 5
+    assert len(indexed(es, cfg)) == 5
+
+
+@pytest.mark.integration
+def test_etag_saved_only_after_discovery_so_an_aborted_pass_still_fetches_its_items(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
     body = site.routes["/feed.xml"].body  # type: ignore[union-attr]
 
     def feed(request: Request) -> Route:
@@ -213,25 +239,123 @@ def test_conditional_get_with_stored_etag(cfg: Settings, es: Elasticsearch, site
         return Route(200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, body)
 
     site.routes["/feed.xml"] = feed
-    first = pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es)
-    again = pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es)
-    assert len(first.items) == 5 and first.state.etag == '"v1"'
-    assert again.items == () and again.summary.skipped == {"poll:not_modified": 1}
-    assert site.requests[-1].headers["if-none-match"] == '"v1"'
-    assert load_states(es, cfg, ["afaq"])["afaq"].last_status == "not_modified"
+    afaq = source(site, "/feed.xml")
+    polled = pipeline.poll_source(cfg, afaq, es=es, now=NOW)  # the pass dies here: nothing fetched
+    assert len(polled.items) == 5 and load_states(es, cfg, ["afaq"])["afaq"].etag == '"v1"'
+    later = NOW + timedelta(hours=1)
+    resumed = pipeline.run_once(cfg, [afaq], now=later)
+    assert resumed.skipped.get("poll:not_modified") == 1  # the feed says nothing changed ...
+    assert site.requests[-1].headers.get("if-none-match") == '"v1"' or site.hits("/feed.xml") == 2
+    assert (resumed.count("fetched"), resumed.count("indexed")) == (5, 5)  # ... yet nothing was lost
+    assert len(indexed(es, cfg)) == 5
 
 
 @pytest.mark.integration
-def test_failures_back_off_honour_retry_after_and_disable(cfg: Settings, es: Elasticsearch,
-                                                          site: LoopbackServer) -> None:
+def test_a_404_item_is_not_refetched_before_its_ttl(cfg: Settings, es: Elasticsearch,
+                                                    site: LoopbackServer) -> None:
+    site.routes["/gone.xml"] = Route(200, {"Content-Type": "application/rss+xml"}, (
+        "<rss version='2.0'><channel><title>t</title><item><title>gone</title>"
+        f"<link>{site.url('/news/gone.html')}</link></item></channel></rss>").encode())
+    site.routes["/news/gone.html"] = Route(404, body=b"gone")
+    gone = source(site, "/gone.xml", sid="gone")
+    first = pipeline.run_once(cfg, [gone], now=NOW)
+    assert first.failed == {"fetch:http_404": 1}
+    for days in (1, 6):
+        again = pipeline.run_once(cfg, [gone], now=NOW + timedelta(days=days), force=True)
+        assert again.failed == {} and again.count("fetched") == 0
+    assert site.hits("/news/gone.html") == 1
+    after_ttl = pipeline.run_once(cfg, [gone], now=NOW + timedelta(days=7, seconds=1))
+    assert after_ttl.failed == {"fetch:http_404": 1} and site.hits("/news/gone.html") == 2
+
+
+@pytest.mark.integration
+def test_an_indexed_article_listed_by_another_feed_gains_the_source_without_a_refetch(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
+    pipeline.run_once(cfg, [source(site, "/feed.xml")], now=NOW)
+    assert page_hits(site) == 5
+    later = pipeline.run_once(cfg, [source(site, "/atom.xml", sid="other")], now=NOW + timedelta(hours=1))
+    assert later.count("also_carried") == 2 and later.count("fetched") == 0 and page_hits(site) == 5
+    docs = indexed(es, cfg)
+    assert docs["/news/002.html"]["sources"] == ["afaq", "other"]
+    assert docs["/news/000.html"]["sources"] == ["afaq"]
+
+
+@pytest.mark.integration
+def test_an_expired_lease_is_offered_again(cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
+    pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es, now=NOW)
+    host = frontier.host_key(site.url("/"))
+    assert frontier.lease_host(es, cfg, host, owner="dead-worker", now=NOW) is not None
+    assert len(frontier.lease_due(es, cfg, host, owner="dead-worker", now=NOW)) == 5  # then it dies
+    soon = pipeline.fetch_due(cfg, [host], es=es, now=NOW + timedelta(seconds=60), sources=[])
+    assert soon.summary.skipped == {"fetch:host_busy": 1} and page_hits(site) == 0
+    expired = NOW + timedelta(seconds=cfg.lease_seconds + 1)
+    assert frontier.due_hosts(es, cfg, now=expired) == [host]
+    resumed = pipeline.fetch_due(cfg, [host], es=es, now=expired, sources=[])
+    assert len(resumed.extracted) == 5 and page_hits(site) == 5
+    assert len(pipeline.index_staged(cfg, es=es, now=expired).indexed) == 5
+
+
+@pytest.mark.integration
+def test_robots_txt_is_fetched_once_per_host_across_chunks(cfg: Settings, es: Elasticsearch,
+                                                            site: LoopbackServer) -> None:
+    host = frontier.host_key(site.url("/"))
+    pipeline.poll_source(cfg, source(site, "/news-sitemap.xml", "sitemap", "afaq-news"), es=es, now=NOW)
+    pipeline.fetch_due(cfg, [host], es=es, now=NOW, sources=[])  # one task (its own Fetcher) ...
+    pipeline.poll_source(cfg, source(site, "/atom.xml", sid="afaq-atom"), es=es, now=NOW)
+    second = pipeline.fetch_due(cfg, [host], es=es, now=NOW + timedelta(minutes=5), sources=[])  # ... another
+    assert len(second.extracted) == 2 and page_hits(site) == 4
+    assert site.hits("/robots.txt") == 1
+    pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es, now=NOW)
+    pipeline.fetch_due(cfg, [host], es=es, now=NOW + timedelta(seconds=cfg.robots_cache_ttl + 1), sources=[])
+    assert site.hits("/robots.txt") == 2  # the shared copy expired
+
+
+@pytest.mark.integration
+def test_transient_item_failures_back_off_then_give_up(make_settings: Callable[..., Settings],
+                                                       es: Elasticsearch, site: LoopbackServer) -> None:
+    cfg = make_settings(**LOCAL, fetch_max_attempts=2, fetch_retry_base=600)
+    store.apply_templates(es, cfg)
+    site.routes["/busy.xml"] = Route(200, {"Content-Type": "application/rss+xml"}, (
+        "<rss version='2.0'><channel><title>t</title><item><title>busy</title>"
+        f"<link>{site.url('/news/busy.html')}</link></item></channel></rss>").encode())
+    site.routes["/news/busy.html"] = Route(503, {"Retry-After": "1200"}, b"")
+    busy = source(site, "/busy.xml", sid="busy")
+    assert pipeline.run_once(cfg, [busy], now=NOW).failed == {"fetch:http_503": 1}
+    early = pipeline.run_once(cfg, [busy], now=NOW + timedelta(seconds=1100), force=True)
+    assert early.failed == {} and site.hits("/news/busy.html") == 1  # Retry-After (1200 s) > base
+    last = pipeline.run_once(cfg, [busy], now=NOW + timedelta(seconds=1201), force=True)
+    assert last.failed == {"fetch:gave_up:http_503": 1}
+    never = pipeline.run_once(cfg, [busy], now=NOW + timedelta(days=1), force=True)
+    assert never.failed == {} and site.hits("/news/busy.html") == 2
+
+
+@pytest.mark.integration
+def test_retry_after_is_honoured_across_runs_and_a_disabled_source_is_probed_daily(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
     site.routes["/down.xml"] = Route(503, {"Retry-After": "7200"}, b"")
     down = source(site, "/down.xml", sid="down")
-    before = datetime.now(UTC)
-    first = pipeline.poll_source(cfg, down, es=es)
-    assert first.state.failures == 1 and first.state.next_poll_at >= before + timedelta(seconds=7200)
-    for _ in range(2):
-        pipeline.poll_source(cfg, down, es=es)
+    first = pipeline.run_once(cfg, [down], now=NOW)
+    assert first.failed == {"poll:http_503": 1}
+    assert pipeline.run_once(cfg, [down], now=NOW + timedelta(seconds=7199)).skipped == {"poll:not_due": 1}
+    assert site.hits("/down.xml") == 1
+    pipeline.run_once(cfg, [down], now=NOW + timedelta(seconds=7200))
+    pipeline.run_once(cfg, [down], now=NOW + timedelta(seconds=14400))
     stored = load_states(es, cfg, ["down"])["down"]
     assert stored.disabled and stored.disabled_reason == "3 consecutive failures, last: http_503"
-    summary = pipeline.run_once(cfg, [down])
-    assert summary.skipped == {"poll:source_disabled": 1} and site.hits("/down.xml") == 3
+    assert site.hits("/down.xml") == 3
+    probe_at = stored.next_poll_at
+    assert probe_at == NOW + timedelta(seconds=14400 + 86400)
+    assert pipeline.run_once(cfg, [down], now=probe_at - timedelta(seconds=1)).skipped == {"poll:not_due": 1}
+    site.routes["/down.xml"] = site.routes["/feed.xml"]  # it recovers
+    back = pipeline.run_once(cfg, [down], now=probe_at)
+    assert back.count("indexed") == 5 and not load_states(es, cfg, ["down"])["down"].disabled
+
+
+@pytest.mark.integration
+def test_an_unexpected_exception_in_one_source_is_contained_and_counted(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
+    broken = Source(id="broken", name="x", url="http://[::1", kind="feed")
+    summary = pipeline.run_once(cfg, [broken, source(site, "/feed.xml")], now=NOW)
+    assert summary.failed == {"poll:internal:ValueError": 1}
+    assert summary.count("indexed") == 5
+    assert load_states(es, cfg, ["broken"])["broken"].last_status == "internal:ValueError"

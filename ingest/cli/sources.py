@@ -14,7 +14,7 @@ from ingest.config import load_sources
 from ingest.errors import StoreUnavailable
 from ingest.pipeline import PollResult
 from ingest.settings import Settings
-from ingest.sourcestate import load_states
+from ingest.sourcestate import load_states, save_state, set_paused
 
 app = typer.Typer(no_args_is_help=True)
 SourcesOption = Annotated[Path | None, typer.Option(
@@ -64,3 +64,29 @@ def _stored_states(cfg: Settings, ids: list[str]) -> dict[str, str]:
         return {i: s.health for i, s in load_states(store.connect(cfg), cfg, ids).items()}
     except StoreUnavailable:
         return {}
+
+
+IdArgument = Annotated[str, typer.Argument(help="The source id (as in the sources file).")]
+
+
+@app.command()
+@reports_errors
+def enable(source_id: IdArgument) -> None:
+    """Resume a paused source, or re-enable an auto-disabled one: it is polled on the next run."""
+    _set_paused(source_id, False)
+
+
+@app.command()
+@reports_errors
+def disable(source_id: IdArgument) -> None:
+    """Pause a source (a person's decision): never polled until `ingest sources enable ID`."""
+    _set_paused(source_id, True)
+
+
+def _set_paused(source_id: str, paused: bool) -> None:
+    cfg = settings()
+    es = store.connect(cfg)
+    store.apply_templates(es, cfg)
+    state = set_paused(load_states(es, cfg, [source_id])[source_id], paused)
+    save_state(es, cfg, state)
+    console.print(f"{source_id}: {state.health}", markup=False, highlight=False)
