@@ -20,7 +20,7 @@ from bench.common import RESULTS_DIR, Context, Result, default_workers, node
 from ingest import store
 from ingest.settings import load_settings
 
-BENCHMARKS = ("e2e", "indexing", "dedup", "growth", "memory", "freshness", "cli")
+BENCHMARKS = ("e2e", "indexing", "dedup", "growth", "memory", "freshness", "cli", "week")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -48,6 +48,8 @@ class LoopbackServer:
         self.routes: dict[str, Route | Handler] = dict(routes or {})
         self.default = default
         self.requests: list[Request] = []
+        self.in_flight = 0  # requests being answered right now (read by handlers: concurrency logs)
+        self._in_flight_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
@@ -101,13 +103,18 @@ def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             request = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
             server.requests.append(request)
-            route = server.resolve(request)
-            if route.delay:
-                time.sleep(route.delay)
+            with server._in_flight_lock:
+                server.in_flight += 1
             try:
+                route = server.resolve(request)
+                if route.delay:
+                    time.sleep(route.delay)
                 _send(self, route)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+            finally:
+                with server._in_flight_lock:
+                    server.in_flight -= 1
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -116,6 +123,9 @@ def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
 
 
 def _send(handler: BaseHTTPRequestHandler, route: Route) -> None:
+    if route.status == 0:
+        handler.close_connection = True
+        return
     handler.send_response(route.status)
     for name, value in route.headers.items():
         handler.send_header(name, value)
