@@ -51,3 +51,22 @@ def test_a_command_uses_the_profiles_index_prefix(tmp_path: Path, settings: Sett
     missing = runner.invoke(app, ["stories", "top"], env={"INGEST_PROFILE": str(profile),
                                                           "INGEST_INDEX_PREFIX": "nosuchprefix"})
     assert missing.exit_code == 4 and "no such index" in missing.output
+
+
+def test_make_runs_profile_is_what_the_cli_reads(tmp_path: Path) -> None:
+    """stack.sh writes the profile (demo: its own index prefix); values with spaces survive."""
+    import os
+    import subprocess
+
+    from ingest.cli.stack import STACK
+
+    env = {**os.environ, "STACK_RUN_DIR": str(tmp_path), "INGEST_USER_AGENT": "Test Agent/1.0 (+x; y)"}
+    env.pop("INGEST_PROFILE", None)
+    done = subprocess.run(["bash", str(STACK), "profile", "--demo"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = show({"INGEST_PROFILE": str(tmp_path / "profile.env")})
+    assert rows["index_prefix"]["value"] == "demo" and rows["index_prefix"]["source"].startswith("profile")
+    assert rows["user_agent"]["value"] == "Test Agent/1.0 (+x; y)"
+    assert rows["allowed_networks"]["value"] == "['127.0.0.1/32']"
+    assert rows["sources_file"]["value"].endswith(".cache/demo/sources.yaml")

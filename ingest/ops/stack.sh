@@ -12,7 +12,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/.venv/bin
-RUN=$ROOT/.cache/run
+RUN=${STACK_RUN_DIR:-$ROOT/.cache/run}   # pid files, logs, airflow.env, profile.env
 PORT=${AIRFLOW_PORT:-8080}
 HOST=${BIND_HOST:-127.0.0.1}
 DAGS=(news_ingest news_alerts news_maintenance)
@@ -40,7 +40,7 @@ write_env() {  # $1 = demo sources file or empty
       echo "export INGEST_PER_HOST_DELAY=0.2"
       echo "export INGEST_INDEX_PREFIX=demo"   # the demo's own indices: health never mixes them
     fi
-    echo "[[ -f $RUN/profile.env ]] && set -a && source $RUN/profile.env && set +a"
+    echo "if [[ -f $RUN/profile.env ]]; then set -a; source $RUN/profile.env; set +a; fi"
   } > "$RUN/airflow.env"
   write_profile "$demo"
 }
@@ -51,7 +51,10 @@ write_profile() {  # $1 = demo sources file or empty
   local demo=$1
   {
     echo "# written by make run ($(date -u +%FT%TZ)); the CLI reads it: ingest config show"
-    env | grep '^INGEST_' | grep -v '^INGEST_PROFILE=' | sort || true
+    "$BIN/python" -c 'import os, shlex
+for k in sorted(os.environ):
+    if k.startswith("INGEST_") and k != "INGEST_PROFILE":
+        print(f"{k}={shlex.quote(os.environ[k])}")'
     if [[ -n $demo ]]; then
       echo "INGEST_SOURCES_FILE=$demo"
       echo "INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
@@ -197,6 +200,7 @@ case ${1:-} in
   web-stop) kill_group web ;;
   env) cat "$RUN/airflow.env" ;;
   es-sync) es_sync ;;
+  profile) shift; write_profile "$([[ ${1:-} == --demo ]] && echo "$ROOT/.cache/demo/sources.yaml")" ;;
   port-check) shift; port_check "$@" ;;
   *) echo "usage: $0 airflow-start [--demo] | airflow-stop | demo-start | demo-stop | env | es-sync" \
           "| port-check WHAT VAR PORT" >&2; exit 2 ;;
