@@ -38,6 +38,10 @@ def indexed(settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]) -
         next(k for k in seed_texts if k.startswith("003_"))], AT + timedelta(hours=2)), source_name="المدار")
     result = pipeline.dedup_and_index(settings, [original, copy, other], es=es)
     assert len(result.indexed) == 3 and not result.failed
+    # Storage strips controls (ingest.hygiene); an index another writer filled may still hold them,
+    # so put the hostile title back to prove the terminal output escapes on its own.
+    es.update(index=store.alias_name(settings.index_prefix, "articles"), id=original.doc_id,
+              doc={"title": HOSTILE}, refresh=True)
     return {"orig": original.doc_id, "copy": copy.doc_id, "other": other.doc_id}
 
 

@@ -81,6 +81,10 @@ def load_demo(es_url: str, es: Elasticsearch, tmp: Path) -> Settings:
                      datetime(2026, 1, 7, 8, tzinfo=UTC)),
         url="javascript:alert(1)", source_name="مصدر \u202eمريب")
     pipeline.dedup_and_index(settings, [hostile], es=es)
+    # Storage strips bidi controls (ingest.hygiene); an index another writer filled may still hold
+    # them, so put the hostile title back to prove the page cleans its display on its own.
+    es.update(index=store.alias_name(settings.index_prefix, "articles"), id=hostile.doc_id,
+              doc={"title": HOSTILE_TITLE})
     es.indices.refresh(index=store.alias_name(settings.index_prefix, "articles"))
     ids = [h["_id"] for h in es.search(index=store.alias_name(settings.index_prefix, "articles"),
                                        size=100, query={"match_all": {}})["hits"]["hits"]]
