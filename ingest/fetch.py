@@ -84,6 +84,12 @@ class RobotsCache(Protocol):
     def put(self, origin: str, text: str) -> None: ...
 
 
+# Earliest monotonic time of the next request start per host, shared by every Fetcher of this
+# process: a pass polls many feeds of one host one after another, each with its own Fetcher, and the
+# per-host delay must hold between them too (across processes the frontier's host lease carries it).
+_HOST_NEXT_AT: dict[str, float] = {}
+
+
 class Fetcher:
     """Use as ``async with Fetcher(settings) as fetcher: await fetcher.get(url, accept=...)``."""
 
@@ -103,7 +109,7 @@ class Fetcher:
         self._global = asyncio.Semaphore(settings.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
-        self._next_at: dict[str, float] = {}
+        self._next_at = _HOST_NEXT_AT
         self._robots: dict[str, tuple[Protego, float]] = {}
         self._warc = WarcArchive(settings.warc_dir) if settings.warc_dir else None
         self._client: httpx.AsyncClient | None = None
