@@ -4,13 +4,21 @@ Why a class around one ``httpx.AsyncClient``: limits and caches (per-host semaph
 robots.txt parsers) are shared by every request of a run. Redirects are followed by hand so that
 every hop goes through the SSRF guard and robots.txt, and so that loops are named as such.
 Every refusal is an exception with a ``reason`` label, counted by the caller.
+
+The per-host delay is paced at the moment the request headers go on the wire (httpx's ``trace``
+extension, awaited by httpcore just before it writes them), not when a request is scheduled:
+whatever comes between (opening a connection, the first use of a client, an event loop blocked by
+a synchronous call) would otherwise eat into the delay, and the next request to that host would
+reach the server too soon.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -60,7 +68,11 @@ class FetchFailed(TransientError):
 
 @dataclass(frozen=True)
 class Fetched:
-    """A complete response body (status 200), or an empty 304 for a conditional GET."""
+    """A complete response body (status 200), or an empty 304 for a conditional GET.
+
+    ``moved_to``: where ``url`` permanently lives now (the target of its leading 301/308 hops;
+    empty when the first hop was temporary or there was none): a poller stores it as the feed's URL.
+    """
 
     url: str
     final_url: str
@@ -69,11 +81,17 @@ class Fetched:
     body: bytes
     content_type: str
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    moved_to: str = ""
 
 
 @dataclass(frozen=True)
 class _Redirect:
     location: str
+    status: int
+
+
+PERMANENT_REDIRECTS = frozenset({301, 308})
+HostGate = Callable[[str], Awaitable[None]]
 
 
 class RobotsCache(Protocol):
@@ -86,18 +104,34 @@ class RobotsCache(Protocol):
 
 # Earliest monotonic time of the next request start per host, shared by every Fetcher of this
 # process: a pass polls many feeds of one host one after another, each with its own Fetcher, and the
-# per-host delay must hold between them too (across processes the frontier's host lease carries it).
+# per-host delay must hold between them too. Across processes the frontier's host lease carries it
+# (``hold_host`` on taking a lease, ``host_free_at`` on giving it back).
 _HOST_NEXT_AT: dict[str, float] = {}
+
+
+def hold_host(host: str, not_before: float) -> None:
+    """No request to ``host`` from this process before ``not_before`` (wall clock, ``time.time()``):
+    what the previous lease holder, maybe another process, left."""
+    at = time.monotonic() + (not_before - time.time())
+    _HOST_NEXT_AT[host] = max(_HOST_NEXT_AT.get(host, 0.0), at)
+
+
+def host_free_at(host: str) -> float:
+    """Wall-clock time from which this process's pacing lets the next request to ``host`` start."""
+    return time.time() + max(0.0, _HOST_NEXT_AT.get(host, 0.0) - time.monotonic())
 
 
 class Fetcher:
     """Use as ``async with Fetcher(settings) as fetcher: await fetcher.get(url, accept=...)``."""
 
     def __init__(self, settings: Settings, *, deadline: float | None = None,
-                 resolver: Resolver | None = None, robots_cache: RobotsCache | None = None) -> None:
+                 resolver: Resolver | None = None, robots_cache: RobotsCache | None = None,
+                 gate: HostGate | None = None) -> None:
         """``deadline``: total seconds for everything this fetcher does (one source's poll);
         ``resolver``: host, port -> addresses (the system's by default); ``robots_cache``: robots.txt
-        shared by every worker (the frontier's, in Elasticsearch)."""
+        shared by every worker (the frontier's, in Elasticsearch); ``gate``: awaited once per host
+        before its first request (the host lease across workers; it raises ``FetchFailed`` to keep
+        the fetcher off a host another worker holds, e.g. a redirect target)."""
         self.settings = settings
         self._deadline_at = time.monotonic() + deadline if deadline is not None else None
         self._resolve = resolver or system_resolver
@@ -109,6 +143,8 @@ class Fetcher:
         self._global = asyncio.Semaphore(settings.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
+        self._gate = gate
+        self._entered: dict[str, asyncio.Task[None]] = {}
         self._next_at = _HOST_NEXT_AT
         self._robots: dict[str, tuple[Protego, float]] = {}
         self._warc = WarcArchive(settings.warc_dir) if settings.warc_dir else None
@@ -116,7 +152,7 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
-        transport = httpx.AsyncHTTPTransport(trust_env=False)
+        transport = httpx.AsyncHTTPTransport(trust_env=False, verify=tls_context())
         pin_transport(transport, self._pins)
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
                                          transport=transport,
@@ -137,23 +173,26 @@ class Fetcher:
     async def _follow(self, url: str, *, accept: Sequence[str], headers: Mapping[str, str],
                       max_bytes: int, robots: bool) -> Fetched:
         seen: set[str] = set()
-        current = url
+        current, moved_to, permanent = url, "", True
         for _hop in range(self.settings.max_redirects + 1):
             if current in seen:
                 raise FetchRefused(f"redirect loop at {current} (from {url})", reason="redirect_loop")
             seen.add(current)
             await self._guard(current)
+            await self._enter(urlsplit(current).netloc)  # before robots.txt: it is a request too
             if robots:
                 await self._check_robots(current)
             outcome = await self._request(current, accept=accept, headers=headers, max_bytes=max_bytes)
             if isinstance(outcome, Fetched):
                 return Fetched(url, outcome.final_url, outcome.status, outcome.headers, outcome.body,
-                               outcome.content_type, outcome.fetched_at)
+                               outcome.content_type, outcome.fetched_at, moved_to)
             try:
                 current = validate_url(outcome.location, current)
             except BadURL as exc:
                 raise FetchRefused(f"{current} redirects to an unusable Location: {exc}",
                                    reason="bad_redirect") from exc
+            permanent = permanent and outcome.status in PERMANENT_REDIRECTS
+            moved_to = current if permanent else moved_to
         raise FetchRefused(f"more than {self.settings.max_redirects} redirects from {url}",
                            reason="too_many_redirects")
 
@@ -212,11 +251,13 @@ class Fetcher:
     async def _request(self, url: str, *, accept: Sequence[str], headers: Mapping[str, str],
                        max_bytes: int) -> Fetched | _Redirect:
         assert self._client is not None, "use Fetcher as an async context manager"
-        async with self._slot(urlsplit(url).netloc):
+        host = urlsplit(url).netloc
+        async with self._slot(host):
             budget = self._budget(url)
             try:
                 async with asyncio.timeout(budget):
-                    async with self._client.stream("GET", url, headers=dict(headers)) as response:
+                    async with self._client.stream("GET", url, headers=dict(headers),
+                                                   extensions={"trace": self._pacer(host)}) as response:
                         return await self._read(url, response, accept=accept, max_bytes=max_bytes)
             except TimeoutError as exc:
                 raise FetchFailed(f"{url} not complete within its {budget:.0f}s deadline",
@@ -249,7 +290,7 @@ class Fetcher:
                     max_bytes: int) -> Fetched | _Redirect:
         status = response.status_code
         if status in REDIRECT_STATUSES and response.headers.get("location"):
-            return _Redirect(response.headers["location"])
+            return _Redirect(response.headers["location"], status)
         check_status(url, response)
         content_type = response.headers.get("content-type", "")
         check_content_type(url, content_type, accept)
@@ -263,19 +304,43 @@ class Fetcher:
             self._warc.write_response(str(response.url), status, headers, body)
         return Fetched(url, str(response.url), status, headers, body, mime_type(content_type))
 
+    async def _enter(self, host: str) -> None:
+        """The gate, once per host (every request to the host waits for that one call)."""
+        if self._gate is None:
+            return
+        if host not in self._entered:
+            self._entered[host] = asyncio.ensure_future(self._gate(host))
+        await asyncio.shield(self._entered[host])
+
     @asynccontextmanager
     async def _slot(self, host: str) -> AsyncIterator[None]:
-        """Per-host concurrency and minimum delay between request starts, then the global limit."""
+        """Per-host concurrency, then the global limit (the per-host delay is ``_pacer``'s)."""
         slot = self._host_slots.setdefault(host, asyncio.Semaphore(self.settings.per_host_concurrency))
+        async with slot, self._global:
+            yield
+
+    def _pacer(self, host: str) -> Callable[[str, Mapping[str, object]], Awaitable[None]]:
+        """httpcore trace hook: just before the request headers are written, wait until the host's
+        next allowed start, then move it ``per_host_delay`` on (see the module docstring)."""
         lock = self._host_locks.setdefault(host, asyncio.Lock())
-        async with slot:
+
+        async def trace(event: str, info: Mapping[str, object]) -> None:
+            if not event.endswith("send_request_headers.started"):
+                return
             async with lock:
                 wait = self._next_at.get(host, 0.0) - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 self._next_at[host] = time.monotonic() + self.settings.per_host_delay
-            async with self._global:
-                yield
+
+        return trace
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one loads the CA bundle (~50 ms), and every
+    poll opens its own Fetcher."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

@@ -8,17 +8,22 @@ worker died expires and the entry is offered again; an extracted article waits i
 it is indexed). Time always comes from the caller (``now``), so a controllable clock drives it.
 
 Politeness across workers: a **lease per host** (a document in the ``hosts`` index taken with
-optimistic concurrency). Only the lease holder fetches from a host, so the ``Fetcher``'s per-host
-concurrency and delay hold across every task and worker; the holder leaves the earliest time of
-the next request (wall clock: politeness protects a real server) for the next holder. Chosen over
-"one task per host group" because it needs no coordinator: any number of tasks may race, the loser
-counts ``fetch:host_busy`` and the entries wait for the next pass. robots.txt is cached per origin
-in the same index, once per ``robots_cache_ttl`` for all workers.
+optimistic concurrency). Only the lease holder talks to a host, polls and fetches alike, so the
+``Fetcher``'s per-host concurrency and delay hold across every task and worker; the holder leaves
+the earliest time of the next request (wall clock: politeness protects a real server) for the next
+holder. Chosen over "one task per host group" because it needs no coordinator: any number of tasks
+may race; a fetch task that loses counts ``fetch:host_busy`` and its entries wait for the next
+pass, a poll waits for the lease (bounded) because its source is due now. A redirect to another
+host takes that host's lease before its first request (``HostLeases.gate``), or fails transiently
+(``host_busy``) when another worker holds it. robots.txt is cached per origin in the same index,
+once per ``robots_cache_ttl`` for all workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 from pydantic import TypeAdapter
 
 from ingest.errors import IngestError, PermanentError, StoreError, StoreUnavailable
+from ingest.fetch import FetchFailed, hold_host, host_free_at
 from ingest.models import Article, FeedItem, to_json_dict
 from ingest.settings import Settings
 from ingest.store import alias_name
@@ -215,6 +221,43 @@ def release_host(es: Elasticsearch, settings: Settings, lease: HostLease, *, nex
                      document={**got["_source"], "lease_owner": "", "next_request_at": next_request_at})
         except ConflictError:
             return
+
+
+class HostLeases:
+    """The host leases one worker holds for one step (a poll, a fetch batch), given back by
+    ``release`` with this process's real next allowed request time.
+
+    ``take`` retries a busy lease for up to ``wait`` seconds; ``gate`` is the ``Fetcher``'s hook
+    for hosts not taken beforehand (redirect targets): never waits (no two workers can each hold
+    one host and wait for the other's), raises ``FetchFailed("host_busy")`` instead.
+    """
+
+    RETRY_EVERY = 0.05
+
+    def __init__(self, es: Elasticsearch, settings: Settings, *, owner: str, now: datetime) -> None:
+        self.es, self.settings, self.owner, self.now = es, settings, owner, now
+        self.held: dict[str, HostLease] = {}
+
+    def take(self, host: str, *, wait: float = 0.0) -> bool:
+        if host in self.held:
+            return True
+        give_up = time.monotonic() + wait
+        while (lease := lease_host(self.es, self.settings, host, owner=self.owner, now=self.now)) is None:
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(self.RETRY_EVERY)
+        self.held[host] = lease
+        hold_host(host, lease.not_before)
+        return True
+
+    async def gate(self, host: str) -> None:
+        if host not in self.held and not await asyncio.to_thread(self.take, host):
+            raise FetchFailed(f"{host} is leased by another worker", reason="host_busy")
+
+    def release(self) -> None:
+        for host, lease in list(self.held.items()):
+            release_host(self.es, self.settings, lease, next_request_at=host_free_at(host))
+        self.held.clear()
 
 
 @dataclass(frozen=True)

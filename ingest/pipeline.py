@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,10 +136,15 @@ def due_sources(settings: Settings, sources: Sequence[Source], *, es: Elasticsea
 
 
 def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None = None,
-                persist: bool = True, now: datetime | None = None) -> PollResult:
-    """Conditional GET + parse one source; upsert every listed URL into the frontier in one bulk
-    call; only after that write succeeded save the source state (validators, next poll).
+                persist: bool = True, now: datetime | None = None,
+                lease_wait: float | None = None) -> PollResult:
+    """Conditional GET + parse one source under its host's lease; upsert every listed URL into the
+    frontier in one bulk call; only after that write succeeded save the source state (validators,
+    next poll, a 301/308's new location: the next poll goes straight there).
 
+    The host lease makes the per-host delay hold between polls of parallel workers (the DAG maps one
+    task per source): a busy lease is waited for up to ``lease_wait`` seconds (``source_deadline``
+    by default), then the poll is skipped (``poll:host_busy``) and the source stays due.
     With ``persist=False`` (``ingest sources check``) nothing is read from or written to
     Elasticsearch and every parsed item counts as new. Any exception but ``StoreUnavailable`` is
     contained here: the source counts as failed with the reason, the run goes on.
@@ -148,28 +152,41 @@ def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None 
     now = now or datetime.now(UTC)
     es = es if es is not None or not persist else store.connect(settings)
     state = load_states(es, settings, [source.id])[source.id] if es is not None else SourceState(source.id)
-    state = dataclasses.replace(state, url=source.url)
+    url = state.poll_url(source.url)
+    state = dataclasses.replace(state, url=source.url, moved_to=state.moved_to if url != source.url else "")
     conditional = state.conditional(settings, now)
+    leases = frontier.HostLeases(es, settings, owner=worker_id(), now=now) if es is not None and persist \
+        else None
+    wait = settings.source_deadline if lease_wait is None else lease_wait
+    if leases is not None and not leases.take(frontier.host_key(url), wait=wait):
+        return PollResult(source.id, (), state, summary(skipped={"poll:host_busy": 1}))
     try:
-        robots = frontier.RobotsStore(es, settings, now) if es is not None and persist else None
-        fetched, parsed = asyncio.run(_poll(settings, source, state, conditional, robots))
+        robots = frontier.RobotsStore(es, settings, now) if leases is not None else None
+        fetched, parsed = asyncio.run(_poll(settings, source, url, state, conditional, robots, leases))
     except StoreUnavailable:
         raise
     except Exception as exc:  # one source must never end the run
         reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
         if not isinstance(exc, IngestError):
-            log.exception("poll %s (%s): unexpected %s", source.id, source.url, type(exc).__name__)
+            log.exception("poll %s (%s): unexpected %s", source.id, url, type(exc).__name__)
         new_state = after_failure(state, settings, now=now, reason=reason, message=str(exc),
                                   retry_after=getattr(exc, "retry_after", None))
         return _finish(es, settings, persist, PollResult(
             source.id, (), new_state, summary(sources_polled=1, sources_failed=1,
                                               failed={f"poll:{reason}": 1}), str(exc)))
+    finally:
+        if leases is not None:
+            leases.release()
+    moved = {"poll:moved_permanently": 1} if fetched.moved_to else {}
+    if fetched.moved_to:
+        log.info("source %s moved permanently: %s -> %s", source.id, url, fetched.moved_to)
+        state = dataclasses.replace(state, moved_to=fetched.moved_to)
     if fetched.status == 304:
         new_state = after_not_modified(state, settings, now=now)
         return _finish(es, settings, persist, PollResult(
-            source.id, (), new_state, summary(sources_polled=1, skipped={"poll:not_modified": 1})))
+            source.id, (), new_state, summary(sources_polled=1, skipped={"poll:not_modified": 1, **moved})))
     items = _unique(parsed.items)
-    skipped = {f"poll:{k}": v for k, v in parsed.skipped.items()}
+    skipped = {f"poll:{k}": v for k, v in parsed.skipped.items()} | moved
     if len(items) > settings.feed_max_items:
         skipped["poll:over_item_cap"] = len(items) - settings.feed_max_items
         items = items[: settings.feed_max_items]
@@ -196,6 +213,16 @@ def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None 
     return _finish(es, settings, persist, PollResult(source.id, found.new, new_state, counts))
 
 
+def interleaved_by_host(sources: Sequence[Source]) -> list[Source]:
+    """One source per host in turn: the per-host delay before a host's next feed is spent polling
+    the other hosts, not waiting (a pass over ten feeds of one host costs ten delays otherwise)."""
+    by_host: dict[str, list[Source]] = {}
+    for source in sources:
+        by_host.setdefault(frontier.host_key(source.url), []).append(source)
+    queues = list(by_host.values())
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+
+
 def _also_carried(es: Elasticsearch, settings: Settings, source_id: str,
                   ids: Sequence[str]) -> dict[str, int]:
     """An already indexed article listed by one more outlet gains the source ("also carried by"),
@@ -218,16 +245,18 @@ def _finish(es: Elasticsearch | None, settings: Settings, persist: bool, result:
     return result
 
 
-async def _poll(settings: Settings, source: Source, state: SourceState, conditional: bool,
-                robots: frontier.RobotsStore | None) -> tuple[Fetched, ParsedFeed]:
+async def _poll(settings: Settings, source: Source, url: str, state: SourceState, conditional: bool,
+                robots: frontier.RobotsStore | None,
+                leases: frontier.HostLeases | None) -> tuple[Fetched, ParsedFeed]:
     headers = {}
     if conditional and state.etag:
         headers["If-None-Match"] = state.etag
     if conditional and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
     poller = POLLERS[source.kind]
-    async with Fetcher(settings, deadline=settings.source_deadline, robots_cache=robots) as fetcher:
-        fetched = await fetcher.get(source.url, accept=poller.accept(settings), headers=headers)
+    async with Fetcher(settings, deadline=settings.source_deadline, robots_cache=robots,
+                       gate=leases.gate if leases is not None else None) as fetcher:
+        fetched = await fetcher.get(url, accept=poller.accept(settings), headers=headers)
         if fetched.status == 304:
             return fetched, ParsedFeed(())
         return fetched, await poller.read(fetcher, settings, source, fetched)
@@ -294,27 +323,29 @@ def fetch_due(settings: Settings, hosts: Sequence[str], *, es: Elasticsearch | N
     """Fetch and extract the due frontier entries of ``hosts``: lease each host (a host another
     worker holds is counted ``fetch:host_busy`` and left to it), lease its due entries, fetch them
     with one Fetcher sharing robots.txt through Elasticsearch, stage each article (or the failure
-    with its reason) in its entry in one bulk write, give the host leases back."""
+    with its reason) in its entry in one bulk write, give the host leases back.
+
+    A redirect to another host is followed under that host's lease, taken before its first request
+    (``HostLeases.gate``); when another worker holds it the entry fails transiently (``host_busy``)
+    and is retried after its backoff. Chosen over re-queueing the target as its own frontier entry:
+    the entry keeps its document id and sources, and the redirect costs no extra pass."""
     now = now or datetime.now(UTC)
     es = es if es is not None else store.connect(settings)
-    owner = owner or worker_id()
     by_id = {s.id: s for s in (sources if sources is not None else load_sources(settings.sources_file))}
-    leases, entries, busy = [], [], 0
-    for host in hosts:
-        lease = frontier.lease_host(es, settings, host, owner=owner, now=now)
-        if lease is None:
-            busy += 1
-            continue
-        leases.append(lease)
-        entries.extend(frontier.lease_due(es, settings, host, owner=owner, now=now))
+    leases = frontier.HostLeases(es, settings, owner=owner or worker_id(), now=now)
+    entries, busy = [], 0
     try:
+        for host in hosts:
+            if not leases.take(host):
+                busy += 1
+                continue
+            entries.extend(frontier.lease_due(es, settings, host, owner=leases.owner, now=now))
         robots = frontier.RobotsStore(es, settings, now)
-        outcomes = asyncio.run(_fetch_entries(settings, entries, leases, robots))
+        outcomes = asyncio.run(_fetch_entries(settings, entries, robots, leases))
         updates, counts = _outcomes(settings, entries, outcomes, by_id, now)
         frontier.record(es, settings, updates)
     finally:
-        for lease in leases:
-            frontier.release_host(es, settings, lease, next_request_at=time.time() + settings.per_host_delay)
+        leases.release()
     extracted = tuple(doc_id for doc_id, doc in updates if doc["status"] == frontier.EXTRACTED)
     skipped = {"fetch:host_busy": busy} if busy else {}
     return FetchReport(extracted, counts + summary(skipped=skipped))
@@ -347,23 +378,11 @@ def _outcomes(settings: Settings, entries: Sequence[frontier.Entry],
     return updates, summary(fetched=fetched, extracted=extracted, failed=failed)
 
 
-async def _fetch_entries(settings: Settings, entries: Sequence[frontier.Entry],
-                         leases: Sequence[frontier.HostLease],
-                         robots: frontier.RobotsStore) -> list[Fetched | BaseException]:
-    """All leased entries with one Fetcher; each host waits for the delay the previous holder left."""
-    not_before = {lease.host: lease.not_before for lease in leases}
-    waits: dict[str, asyncio.Task] = {}
-
-    async def one(fetcher: Fetcher, entry: frontier.Entry) -> Fetched | BaseException:
-        host = frontier.host_key(entry.item.url)
-        if host not in waits:
-            delay = max(0.0, not_before.get(host, 0.0) - time.time())
-            waits[host] = asyncio.ensure_future(asyncio.sleep(delay))
-        await waits[host]
-        return await _fetch_one(fetcher, settings, entry.item)
-
-    async with Fetcher(settings, robots_cache=robots) as fetcher:
-        return list(await asyncio.gather(*(one(fetcher, e) for e in entries)))
+async def _fetch_entries(settings: Settings, entries: Sequence[frontier.Entry], robots: frontier.RobotsStore,
+                         leases: frontier.HostLeases) -> list[Fetched | BaseException]:
+    """All leased entries with one Fetcher (each host paced from what its previous holder left)."""
+    async with Fetcher(settings, robots_cache=robots, gate=leases.gate) as fetcher:
+        return list(await asyncio.gather(*(_fetch_one(fetcher, settings, e.item) for e in entries)))
 
 
 def fetch_and_extract(settings: Settings, items: Sequence[FeedItem], *,
@@ -528,6 +547,18 @@ def index_staged(settings: Settings, *, es: Elasticsearch | None = None,
 
 # ---- the whole chain -------------------------------------------------------------------------
 
+_TEMPLATES_APPLIED: set[tuple[str, str]] = set()
+
+
+def _ensure_templates(es: Elasticsearch, settings: Settings) -> None:
+    """Templates and aliases once per process and index prefix: a pass every 5 minutes must not
+    pay for a dozen idempotent template calls each time (a new worker process applies them again)."""
+    key = (settings.es_url, settings.index_prefix)
+    if key not in _TEMPLATES_APPLIED:
+        store.apply_templates(es, settings)
+        _TEMPLATES_APPLIED.add(key)
+
+
 def run_once(settings: Settings, sources: Sequence[Source], *, now: datetime | None = None,
              force: bool = False, progress: Progress | None = None) -> RunSummary:
     """One pass: poll the due sources (all with ``force``) into the frontier, fetch and extract the
@@ -535,10 +566,14 @@ def run_once(settings: Settings, sources: Sequence[Source], *, now: datetime | N
     say = progress or (lambda _message: None)
     now = now or datetime.now(UTC)
     es = store.connect(settings)
-    store.apply_templates(es, settings)
+    _ensure_templates(es, settings)
     due, total = due_sources(settings, sources, es=es, now=now, force=force)
-    for source in due:
-        result = poll_source(settings, source, es=es, now=now)
+    busy: set[str] = set()  # hosts whose lease another worker kept past the wait: not waited for again
+    for source in interleaved_by_host(due):
+        host = frontier.host_key(source.url)
+        result = poll_source(settings, source, es=es, now=now, lease_wait=0.0 if host in busy else None)
+        if result.summary.skipped.get("poll:host_busy"):
+            busy.add(host)
         total = total + result.summary
         say(f"polled {source.id}: {len(result.items)} new" + (f" ({result.error})" if result.error else ""))
     hosts = frontier.due_hosts(es, settings, now=now)

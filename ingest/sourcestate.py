@@ -56,6 +56,11 @@ class SourceState:
     conditional_polls: int = 0  # conditional polls since the last unconditional one
     last_unconditional_at: datetime | None = None
     hidden_by_304: int = 0  # unconditional polls that found new items behind unchanged validators
+    moved_to: str = ""  # where ``url`` answered 301/308: polled instead until ``url`` is edited
+
+    def poll_url(self, configured: str) -> str:
+        """The URL to poll: the permanent new location of ``configured``, if it moved."""
+        return self.moved_to if self.moved_to and self.url == configured else configured
 
     def is_due(self, now: datetime) -> bool:
         """Due at ``next_poll_at``; an auto-disabled source too (slow probing); a paused one never."""
@@ -72,6 +77,11 @@ class SourceState:
 
     @property
     def health(self) -> str:
+        moved = f"; moved to {self.moved_to}" if self.moved_to else ""
+        return self._health + moved
+
+    @property
+    def _health(self) -> str:
         if self.paused:
             return "paused (ingest sources enable to resume)"
         if self.disabled:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +250,44 @@ def test_utf8_arabic_and_mojibake_detector() -> None:
     text = "أعلنت وزارة الدفاع"
     assert decode_html(text.encode("utf-8")).text == text
     assert mojibake_count(text.encode("utf-8").decode("latin-1")) > 0 and mojibake_count(text) == 0
+
+
+def test_moved_to_is_the_target_of_the_leading_permanent_hops(loopback: LoopbackServer) -> None:
+    loopback.routes["/a"] = Route(301, {"Location": "/b"})
+    loopback.routes["/b"] = Route(308, {"Location": "/c"})
+    loopback.routes["/c"] = Route(302, {"Location": "/d"})
+    loopback.routes["/d"] = PAGE
+    loopback.routes["/t"] = Route(307, {"Location": "/a"})
+    assert get(cfg(), loopback.url("/a")).moved_to == loopback.url("/c")
+    assert get(cfg(), loopback.url("/t")).moved_to == ""
+    assert get(cfg(), loopback.url("/d")).moved_to == ""
+
+
+FRESH_PROCESS_FETCH = """
+import asyncio, sys
+from ingest.fetch import Fetcher
+from ingest.settings import load_settings
+async def run():
+    async with Fetcher(load_settings(allowed_networks=["127.0.0.1/32"], per_host_delay=0.2)) as f:
+        for url in sys.argv[1:]:
+            await f.get(url, accept=())
+asyncio.run(run())
+"""
+
+
+def test_per_host_delay_is_paced_at_the_wire_not_when_scheduled(loopback: LoopbackServer) -> None:
+    """A fresh process's first request (robots.txt) spends ~0.1 s between taking its turn and
+    writing its headers (first connection, lazy set-up in httpx/httpcore): paced when scheduled, the
+    next request reached the server 0.14 s after it with a 0.2 s delay. Seen from the server."""
+    arrivals: list[float] = []
+
+    def page(request: Request) -> Route:
+        arrivals.append(time.monotonic())
+        return PAGE
+
+    for path in ("/robots.txt", "/1", "/2"):
+        loopback.routes[path] = page
+    subprocess.run([sys.executable, "-c", FRESH_PROCESS_FETCH, loopback.url("/1"), loopback.url("/2")],
+                   check=True, timeout=60)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) == 3 and min(gaps) >= 0.2 - 0.01, gaps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -362,3 +363,71 @@ def test_an_unexpected_exception_in_one_source_is_contained_and_counted(
     assert summary.failed == {"poll:internal:KeyError": 1}
     assert summary.count("indexed") == 5
     assert load_states(es, cfg, ["broken"])["broken"].last_status == "internal:KeyError"
+
+
+# ---- redirects: a moved feed, a page on another host ------------------------------------------------
+
+def rss_of(*links: str) -> Route:
+    items = "".join(f"<item><title>t{i}</title><link>{link}</link></item>" for i, link in enumerate(links))
+    return Route(200, {"Content-Type": "application/rss+xml"},
+                 f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("status", "moves"), [(301, True), (308, True), (302, False), (307, False)])
+def test_a_permanent_redirect_moves_the_feed_and_a_temporary_one_does_not(
+        cfg: Settings, es: Elasticsearch, site: LoopbackServer, status: int, moves: bool) -> None:
+    site.routes["/old.xml"] = Route(status, {"Location": "/new.xml"})
+    site.routes["/new.xml"] = site.routes["/feed.xml"]
+    feed = source(site, "/old.xml")
+    first = pipeline.run_once(cfg, [feed], now=NOW)
+    assert first.count("indexed") == 5 and (site.hits("/old.xml"), site.hits("/new.xml")) == (1, 1)
+    assert first.skipped.get("poll:moved_permanently", 0) == int(moves)
+    stored = load_states(es, cfg, ["afaq"])["afaq"]
+    assert stored.moved_to == (site.url("/new.xml") if moves else "")
+    assert ("moved to " + site.url("/new.xml") in stored.health) is moves
+    pipeline.run_once(cfg, [feed], now=NOW + timedelta(hours=1), force=True)
+    # the second pass goes straight to the new location only after a permanent move
+    assert (site.hits("/old.xml"), site.hits("/new.xml")) == ((1, 2) if moves else (2, 2))
+    edited = source(site, "/feed.xml")  # a person edits the URL: the stored move no longer applies
+    pipeline.run_once(cfg, [edited], now=NOW + timedelta(hours=2), force=True)
+    assert site.hits("/feed.xml") == 1 and load_states(es, cfg, ["afaq"])["afaq"].moved_to == ""
+
+
+@pytest.fixture
+def other_host() -> Iterator[LoopbackServer]:
+    with LoopbackServer(host="127.0.0.2") as server:
+        yield server
+
+
+@pytest.mark.integration
+def test_a_redirect_to_another_host_waits_for_that_hosts_lease_and_delay(
+        make_settings: Callable[..., Settings], es: Elasticsearch, site: LoopbackServer,
+        other_host: LoopbackServer, seed_texts: dict[str, str]) -> None:
+    cfg = make_settings(**{**LOCAL, "allowed_networks": ["127.0.0.0/8"], "per_host_delay": 0.5})
+    store.apply_templates(es, cfg)
+    arrivals: list[float] = []
+    page = site.routes["/news/000.html"]
+
+    def target(request: Request) -> Route:
+        arrivals.append(time.time())
+        return page  # type: ignore[return-value]
+
+    other_host.routes["/moved/000.html"] = target
+    site.routes["/news/000.html"] = Route(302, {"Location": other_host.url("/moved/000.html")})
+    site.routes["/one.xml"] = rss_of(site.url("/news/000.html"))
+    here, there = frontier.host_key(site.url("/")), frontier.host_key(other_host.url("/"))
+    pipeline.poll_source(cfg, source(site, "/one.xml"), es=es, now=NOW)
+    held = frontier.lease_host(es, cfg, there, owner="other-worker", now=NOW)  # another worker is there
+    assert held is not None
+    busy = pipeline.fetch_due(cfg, [here], es=es, now=NOW, sources=[])
+    assert busy.summary.failed == {"fetch:host_busy": 1} and arrivals == []
+    left_at = time.time() + 1.0  # the other worker's last request was just now: next one in 1 s
+    frontier.release_host(es, cfg, held, next_request_at=left_at)
+    later = NOW + timedelta(seconds=cfg.fetch_retry_base + 1)
+    done = pipeline.fetch_due(cfg, [here], es=es, now=later, sources=[])
+    assert len(done.extracted) == 1 and len(arrivals) == 1 and arrivals[0] >= left_at - 0.01
+    after = frontier.lease_host(es, cfg, there, owner="third", now=later)
+    assert after is not None and after.not_before >= arrivals[0] + 0.5 - 0.01
+    assert len(pipeline.index_staged(cfg, es=es, now=later).indexed) == 1
+    assert "/news/000.html" in indexed(es, cfg)  # under the listed URL's document, with its source

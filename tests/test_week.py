@@ -155,8 +155,6 @@ def test_sources_that_recover_are_polled_again(day: Day) -> None:
 
 # ---- politeness ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason="known open defect (issue 11): on a fresh node some request "
-                   "starts to one host come closer than per_host_delay; see the closing note")
 def test_per_host_concurrency_and_delay_hold(day: Day) -> None:
     busiest = max(h.in_flight for h in day.web.hits)
     assert busiest >= 1

@@ -127,7 +127,7 @@ def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, at
                 doc={"sources": sources},
                 if_seq_no=got["_seq_no"],
                 if_primary_term=got["_primary_term"],
-                refresh="wait_for",
+                refresh=True,  # not wait_for: that idles up to refresh_interval (1 s) per call
             )
             return sources
         except ConflictError:
