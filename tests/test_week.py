@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,10 +26,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from elasticsearch import Elasticsearch
 
 from ingest import pipeline, store
+from ingest.config import Source
 from ingest.evaluation import simweb
+from ingest.evaluation.server import LoopbackServer, Request, Route
 from ingest.evaluation.simweb import SimClock, SimWeb
 from ingest.settings import Settings, load_settings
 from ingest.sourcestate import load_states
@@ -320,6 +324,51 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
             assert [u for u, n in counts.items() if n > 1] == []
     finally:
         store.drop_prefix(es, settings.index_prefix)
+
+
+# ---- two worker processes polling one host at once ------------------------------------------
+
+def test_polls_from_two_processes_share_the_per_host_delay(es_url: str, es: Elasticsearch,
+                                                           tmp_path: Path) -> None:
+    """The DAG polls every due source in its own task, so two workers may poll feeds of one host at
+    the same moment; from the server's log: starts never closer than the delay, never crowded."""
+    settings = sim_settings(es_url)
+    store.apply_templates(es, settings)
+    seen: list[tuple[float, int, str]] = []
+    server = LoopbackServer(host="127.0.0.13")
+    empty = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+
+    def handle(request: Request) -> Route:
+        seen.append((time.monotonic(), server.in_flight, request.path))
+        return Route(200, {"Content-Type": simweb.RSS}, empty)
+
+    server.default = handle
+    try:
+        with server:
+            runs = []
+            for name in ("a", "b"):
+                feeds = [Source(id=f"{name}{i}", name=f"{name}{i}", url=server.url(f"/{name}{i}.xml"),
+                                kind="feed") for i in range(15)]
+                path = tmp_path / f"{name}.yaml"
+                path.write_text(yaml.safe_dump({"sources": [f.model_dump(mode="json") for f in feeds]}))
+                runs.append(path)
+            start_at = str(time.time() + 4.0)  # both past their imports
+            workers = [subprocess.Popen([sys.executable, str(RUNNER), str(path), T0.isoformat(), start_at],
+                                        env=runner_env(settings, es_url), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT) for path in runs]
+            outputs = [w.communicate(timeout=120)[0] for w in workers]
+            assert [w.returncode for w in workers] == [0, 0], outputs
+    finally:
+        store.drop_prefix(es, settings.index_prefix)
+    feeds = [(t, path) for t, _, path in seen if path.endswith(".xml")]
+    assert len(feeds) == 30
+    a = [t for t, path in feeds if path.startswith("/a")]
+    b = [t for t, path in feeds if path.startswith("/b")]
+    assert max(a[0], b[0]) < min(a[-1], b[-1]), "the two workers did not poll at the same time"
+    starts = sorted(t for t, _, _ in seen)
+    gaps = [round(y - x, 3) for x, y in pairwise(starts)]
+    assert min(gaps) >= DELAY - SLACK, gaps
+    assert max(n for _, n, _ in seen) <= settings.per_host_concurrency
 
 
 # ---- the simulated web and its checks, on their own (no pipeline) ----------------------------
