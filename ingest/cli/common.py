@@ -5,16 +5,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from ingest.errors import ConfigError, IngestError, StoreUnavailable
-from ingest.settings import Settings, load_settings
 
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ingest.settings import Settings
+
 log = logging.getLogger("ingest.cli")
+
+
+class LazyConsole:
+    """The CLI's one rich Console, built on first print.
+
+    Why: importing rich costs ~0.1 s, settings (pydantic-settings) more; ``--help`` needs neither.
+    """
+
+    _console: Console | None = None
+
+    def get(self) -> Console:
+        """The rich Console itself (for rich APIs that take one: progress bars, live displays)."""
+        if LazyConsole._console is None:
+            from rich.console import Console
+
+            LazyConsole._console = Console()
+        return LazyConsole._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = LazyConsole()
 
 # Exit codes: 0 all good; 1 the run finished but some items failed; 2 bad configuration or usage;
 # 3 Elasticsearch unreachable; 4 any other error.
@@ -32,6 +57,7 @@ def settings() -> Settings:
     import os
 
     from ingest.profile import profile_path
+    from ingest.settings import load_settings
 
     try:
         return load_settings(_env_file=profile_path(os.environ))

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ingest import store
 from ingest.cli.common import console, reports_errors, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -25,6 +24,7 @@ def dedup(
     ans: Annotated[bool, typer.Option(help="Also score ANS headline pairs (arabic-news/ans_stance).")] = True,
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
+    from ingest import store
     from ingest.evaluation import dedup as ev
 
     cfg = settings()

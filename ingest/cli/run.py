@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ingest import pipeline
-from ingest.alerts import evaluate_since
+if TYPE_CHECKING:
+    from ingest.config import Source
+    from ingest.settings import Settings
+    from ingest.summary import RunSummary
+
 from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, reports_errors, settings
 from ingest.cli.sources import SourcesOption
-from ingest.config import Source, load_sources
-from ingest.settings import Settings
-from ingest.summary import RunSummary
 
 OnceOption = Annotated[bool, typer.Option("--once", help="One pass over the due sources, then exit.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Poll every enabled source, due or not.")]
@@ -30,6 +29,8 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
     """Run the pipeline: poll the sources that are due (all with --force), fetch what the frontier
     says is due, index, then the alert rules over what it indexed (like the DAG).
     Exit code 0 = all good, 1 = some items failed (see the summary)."""
+    from ingest.config import load_sources
+
     cfg = settings()
     source_list = load_sources(sources or cfg.sources_file)
     while True:
@@ -43,9 +44,13 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
 
 
 def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSummary:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ingest import pipeline
+
     started = datetime.now(UTC)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  console=console.get(), transient=True) as progress:
         task = progress.add_task(f"polling {len(source_list)} sources", total=None)
         summary = pipeline.run_once(cfg, source_list, force=force,
                                     progress=lambda message: progress.update(task, description=message))
@@ -57,6 +62,8 @@ def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSumma
 
 
 def _alerts(cfg: Settings, started: datetime) -> None:
+    from ingest.alerts import evaluate_since
+
     report = evaluate_since(cfg, started)
     console.print(f"alerts: {report.rules_evaluated} rules over {report.articles_checked} new articles, "
                   f"{report.matched_articles} matched; alerts {report.alerts or {}}; "
