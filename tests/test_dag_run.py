@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,3 +216,46 @@ def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_o
     registry = store.alias_name(settings.index_prefix, "dedup")
     es.indices.refresh(index=registry)
     assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either
+
+
+@pytest.mark.slow
+def test_news_es_follows_the_node_to_a_new_url_and_the_next_run_reads_it_from_the_metadata_db(
+        airflow_db: Path, site_server: LoopbackServer, es: Elasticsearch, es_url: str, settings: Settings,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: the node moves (old URL dead, new URL live); `ingest es start`'s sync re-registers."""
+    from ingest.cli.stack import sync_news_es
+
+    run_dir = tmp_path / "run"  # what `make run` leaves: airflow.env (this Airflow home), a pid file
+    run_dir.mkdir()
+    (run_dir / "airflow.env").write_text(f"export PATH={Path(sys.executable).parent}:$PATH\n"
+                                         f"export AIRFLOW_HOME={airflow_db}\n", encoding="utf-8")
+    (run_dir / "airflow.pid").write_text("1\n", encoding="utf-8")
+    monkeypatch.setenv("STACK_RUN_DIR", str(run_dir))
+    for name in ("AIRFLOW_CONN_NEWS_ES", "INGEST_ES_URL"):  # the URL can only come from the metadata DB
+        monkeypatch.delenv(name, raising=False)
+    sources = demo.write_sources(SITE, site_server.base_url, tmp_path / "sources.yaml")
+    for name, value in {"INGEST_INDEX_PREFIX": settings.index_prefix, "INGEST_SOURCES_FILE": str(sources),
+                        "INGEST_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "INGEST_PER_HOST_DELAY": "0",
+                        "INGEST_ES_MAX_RETRIES": "0", "INGEST_CACHE_DIR": str(tmp_path / "cache"),
+                        "INGEST_DAG_RETRIES": "0"}.items():
+        monkeypatch.setenv(name, value)
+    dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
+
+    def sync(node_url: str) -> str | None:
+        with monkeypatch.context() as m:
+            m.setenv("INGEST_ES_URL", node_url)  # what `ingest es start` resolves after starting the node
+            return sync_news_es(tmp_path / "cache")
+
+    old, new = CuttingProxy(es_url), CuttingProxy(es_url)  # two addresses of the node
+    try:
+        assert sync(old.url) == f"connection news_es -> {old.url}; pool news_fetch registered"
+        old.close()  # the node left the old address
+        assert dag.test().state == "failed"  # the stale connection: every task that needs the node fails
+        assert sync(new.url) == f"connection news_es -> {new.url}; pool news_fetch registered"
+        run = dag.test()
+        assert run.state == "success"
+        assert sorted(articles(es, settings)) == GOOD_PAGES
+        assert sync(new.url) == f"connection news_es already -> {new.url}"  # nothing to do twice
+    finally:
+        old.close()
+        new.close()
