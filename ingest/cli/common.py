@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
@@ -50,6 +51,7 @@ JsonOption = Annotated[bool, typer.Option(
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def settings() -> Settings:
@@ -94,3 +96,41 @@ def fail(label: str, exc: BaseException) -> None:
 
     console.print(Text.assemble((f"{label}: ", "red"), safe(" ".join(str(exc).split()))), soft_wrap=True,
                   highlight=False)
+
+
+@contextmanager
+def progress(description: str, *, total: int | None = None, enabled: bool = True
+             ) -> Iterator[Callable[..., None]]:
+    """A transient rich progress bar (a spinner when ``total`` is None) for work over a few seconds.
+
+    Yields ``update(description=None, advance=0)``. Drawn only on a terminal and when ``enabled``
+    (callers pass ``not as_json``): piped or JSON output never carries a bar or its control codes.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    real = console.get()
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    if total is not None:
+        columns[2:2] = [BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, console=real, transient=True, disable=not (enabled and real.is_terminal)) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(message: str | None = None, advance: float = 0) -> None:
+            bar.update(task, description=message or description, advance=advance)
+
+        yield update
+
+
+def tracked(items: Sequence[T], description: str, *, enabled: bool = True) -> Iterator[T]:
+    """``items`` one by one, advancing a progress bar (see ``progress``)."""
+    with progress(description, total=len(items), enabled=enabled) as update:
+        for item in items:
+            yield item
+            update(advance=1)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ingest.settings import Settings
     from ingest.summary import RunSummary
 
-from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, reports_errors, settings
+from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, progress, reports_errors, settings
 from ingest.cli.sources import SourcesOption
 
 OnceOption = Annotated[bool, typer.Option("--once", help="One pass over the due sources, then exit.")]
@@ -44,16 +44,11 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
 
 
 def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSummary:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from ingest import pipeline
 
     started = datetime.now(UTC)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console.get(), transient=True) as progress:
-        task = progress.add_task(f"polling {len(source_list)} sources", total=None)
-        summary = pipeline.run_once(cfg, source_list, force=force,
-                                    progress=lambda message: progress.update(task, description=message))
+    with progress(f"polling {len(source_list)} sources") as update:
+        summary = pipeline.run_once(cfg, source_list, force=force, progress=update)
     console.print("[bold]run summary[/bold]")
     for line in summary.lines():
         console.print("  " + line, markup=False, highlight=False)
