@@ -72,7 +72,7 @@ def init() -> None:
 
     cfg = settings()
     aliases = store.apply_templates(store.connect(cfg), cfg)
-    console.print("templates applied; aliases: " + ", ".join(aliases))
+    console.print("templates applied; aliases: " + ", ".join(aliases), soft_wrap=True)
 
 
 @app.command()

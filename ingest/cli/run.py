@@ -62,7 +62,7 @@ def _alerts(cfg: Settings, started: datetime) -> None:
     report = evaluate_since(cfg, started)
     console.print(f"alerts: {report.rules_evaluated} rules over {report.articles_checked} new articles, "
                   f"{report.matched_articles} matched; alerts {report.alerts or {}}; "
-                  f"deliveries {report.deliveries or {}}", markup=False, highlight=False)
+                  f"deliveries {report.deliveries or {}}", markup=False, highlight=False, soft_wrap=True)
     for problem in report.problems:
         console.print(f"alert rule problem {problem.rule} ({problem.reason}): {problem.message}",
                       markup=False, highlight=False)
