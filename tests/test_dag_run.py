@@ -10,8 +10,13 @@ outlet whose feed answers 404.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,3 +220,92 @@ def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_o
     registry = store.alias_name(settings.index_prefix, "dedup")
     es.indices.refresh(index=registry)
     assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either
+
+
+@pytest.mark.slow
+def test_news_es_follows_the_node_to_a_new_url_and_the_next_run_reads_it_from_the_metadata_db(
+        airflow_db: Path, site_server: LoopbackServer, es: Elasticsearch, es_url: str, settings: Settings,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: the node moves (old URL dead, new URL live); `ingest es start`'s sync re-registers."""
+    from ingest.cli.stack import sync_news_es
+
+    run_dir = tmp_path / "run"  # what `make run` leaves: airflow.env (this Airflow home), a pid file
+    run_dir.mkdir()
+    (run_dir / "airflow.env").write_text(f"export PATH={Path(sys.executable).parent}:$PATH\n"
+                                         f"export AIRFLOW_HOME={airflow_db}\n", encoding="utf-8")
+    (run_dir / "airflow.pid").write_text("1\n", encoding="utf-8")
+    monkeypatch.setenv("STACK_RUN_DIR", str(run_dir))
+    for name in ("AIRFLOW_CONN_NEWS_ES", "INGEST_ES_URL"):  # the URL can only come from the metadata DB
+        monkeypatch.delenv(name, raising=False)
+    sources = demo.write_sources(SITE, site_server.base_url, tmp_path / "sources.yaml")
+    for name, value in {"INGEST_INDEX_PREFIX": settings.index_prefix, "INGEST_SOURCES_FILE": str(sources),
+                        "INGEST_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "INGEST_PER_HOST_DELAY": "0",
+                        "INGEST_ES_MAX_RETRIES": "0", "INGEST_CACHE_DIR": str(tmp_path / "cache"),
+                        "INGEST_DAG_RETRIES": "0"}.items():
+        monkeypatch.setenv(name, value)
+    dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
+
+    def sync(node_url: str) -> str | None:
+        with monkeypatch.context() as m:
+            m.setenv("INGEST_ES_URL", node_url)  # what `ingest es start` resolves after starting the node
+            return sync_news_es(tmp_path / "cache")
+
+    old, new = CuttingProxy(es_url), CuttingProxy(es_url)  # two addresses of the node
+    try:
+        assert sync(old.url) == f"connection news_es -> {old.url}; pool news_fetch registered"
+        old.close()  # the node left the old address
+        assert dag.test().state == "failed"  # the stale connection: every task that needs the node fails
+        assert sync(new.url) == f"connection news_es -> {new.url}; pool news_fetch registered"
+        run = dag.test()
+        assert run.state == "success"
+        assert sorted(articles(es, settings)) == GOOD_PAGES
+        assert sync(new.url) == f"connection news_es already -> {new.url}"  # nothing to do twice
+    finally:
+        old.close()
+        new.close()
+
+
+def registered_url() -> str:
+    """The news_es host in the metadata DB (what the tasks will read)."""
+    from airflow.models.connection import Connection as StoredConnection
+
+    with create_session() as session:
+        return session.query(StoredConnection).filter_by(conn_id="news_es").one().host
+
+
+@pytest.mark.slow
+def test_make_run_while_running_repairs_a_stale_news_es(airflow_db: Path, es_url: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` a second time (Airflow already up) re-registers news_es when the node moved."""
+    from ingest.cli.stack import STACK
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = {**os.environ, "STACK_RUN_DIR": str(run_dir), "STACK_AIRFLOW_HOME": str(airflow_db),
+           "AIRFLOW_PORT": "1"}  # nothing answers there: the test stops the script once it has repaired
+    sleeper = subprocess.Popen(["sleep", "600"])  # stands for the running Airflow (a live pid)
+    (run_dir / "airflow.pid").write_text(f"{sleeper.pid}\n", encoding="utf-8")
+    (run_dir / "airflow.env").write_text(f"export PATH={Path(sys.executable).parent}:$PATH\n"
+                                         f"export AIRFLOW_HOME={airflow_db}\n", encoding="utf-8")
+    stale = "http://127.0.0.1:1"
+    subprocess.run(["bash", str(STACK), "es-sync"], env={**env, "INGEST_ES_URL": stale}, check=True,
+                   capture_output=True, timeout=300)
+    assert registered_url() == stale
+    log = tmp_path / "make-run.log"
+    with log.open("w") as out:
+        make_run = subprocess.Popen(["bash", str(STACK), "airflow-start"], stdout=out,
+                                    stderr=subprocess.STDOUT, env={**env, "INGEST_ES_URL": es_url},
+                                    start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while f"connection news_es -> {es_url}" not in log.read_text() and make_run.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+    finally:
+        os.killpg(make_run.pid, signal.SIGTERM)
+        make_run.wait(timeout=60)
+        sleeper.kill()
+        sleeper.wait()
+    text = log.read_text()
+    assert "Airflow already running" in text and f"connection news_es was {stale}" in text, text
+    assert registered_url() == es_url

@@ -8,11 +8,13 @@ attribute and one-line help; the help listing shows those lines without importin
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:  # typer vendors its click; importing the real one would cost a second copy
+    from typer._click import Command, Context
 
 # name: (module, attribute: a Typer group or a command function, one-line help for the listing)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -32,17 +34,28 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def load_command(name: str) -> click.Command:
+def load_command(name: str) -> Command:
     """Import one command's module and turn it into a click command named ``name``."""
     module, attribute, help_text = COMMANDS[name]
     target = getattr(importlib.import_module(module), attribute)
     if not isinstance(target, typer.Typer):
         single = typer.Typer()
         single.command(name=name)(target)
-        target = single
-        return typer.main.get_command(target)
+        return plain_help(typer.main.get_command(single))
     command = typer.main.get_group(target)  # a group even when it holds one command (``demo serve``)
     command.name, command.help = name, command.help or help_text
+    return plain_help(command)
+
+
+def plain_help(command: Command) -> Command:
+    """Click's plain help and error text for ``command`` and its subcommands.
+
+    Why: typer's rich help formatting imports rich, markdown-it and pygments (~0.3 s) for every
+    ``--help``; the plain text says the same.
+    """
+    command.rich_markup_mode = None  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
     return command
 
 
@@ -51,20 +64,20 @@ class LazyGroup(TyperGroup):
 
     _listing = False
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is not None or cmd_name not in COMMANDS:
             return command
         if self._listing:  # a placeholder carrying the one-line help, nothing imported
-            return click.Command(cmd_name, help=COMMANDS[cmd_name][2], short_help=COMMANDS[cmd_name][2])
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name][2], short_help=COMMANDS[cmd_name][2])
         command = load_command(cmd_name)
         self.add_command(command, cmd_name)
         return command
 
-    def format_help(self, ctx: click.Context, formatter: Any) -> None:
+    def format_help(self, ctx: Context, formatter: Any) -> None:
         self._listing = True
         try:
             super().format_help(ctx, formatter)
@@ -73,7 +86,7 @@ class LazyGroup(TyperGroup):
 
 
 app = typer.Typer(cls=LazyGroup, help="Arabic-first news ingestion pipeline.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 @app.callback()

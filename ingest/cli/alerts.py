@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from elasticsearch import Elasticsearch
-from rich.markup import escape
-from rich.table import Table
 
-from ingest import store
-from ingest.alerts import delivery, evaluate, kibana, load_rules
-from ingest.alerts.matching import group_by_story, search_rule, since_filter, validate_rule
-from ingest.alerts.rules import RuleError, RuleProblem, store_rules
-from ingest.alerts.schedule import parse_duration
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from ingest.settings import Settings
+
 from ingest.cli.common import EXIT_PARTIAL, JsonOption, console, reports_errors, settings
 from ingest.cli.text import echo_json, safe
-from ingest.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 KIBANA_OUT = Path("kibana/rules/alerts")
@@ -28,6 +24,14 @@ KIBANA_OUT = Path("kibana/rules/alerts")
 @reports_errors
 def list_rules() -> None:
     """Show every rule with its query validated by the node, and every unusable rule with the reason."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ingest import store
+    from ingest.alerts import load_rules
+    from ingest.alerts.matching import validate_rule
+    from ingest.alerts.rules import RuleProblem
+
     cfg = settings()
     ruleset = load_rules(cfg.rules_file)
     es = store.connect(cfg)
@@ -53,6 +57,12 @@ def test_rule(rule_name: str = typer.Argument(..., metavar="RULE"),
               since: str = typer.Option("24h", help="How far back to look: 30m, 24h, 7d."),
               limit: int = typer.Option(500, help="At most this many matching articles.")) -> None:
     """Dry run: what RULE would fire on articles indexed or published since --since (sends nothing)."""
+    from ingest import store
+    from ingest.alerts import load_rules
+    from ingest.alerts.matching import group_by_story, search_rule, since_filter
+    from ingest.alerts.rules import RuleError
+    from ingest.alerts.schedule import parse_duration
+
     cfg = settings()
     rule = load_rules(cfg.rules_file).rule(rule_name)
     start = datetime.now(UTC) - parse_duration(since)
@@ -78,6 +88,8 @@ def test_rule(rule_name: str = typer.Argument(..., metavar="RULE"),
 @reports_errors
 def deliver() -> None:
     """Queue due digests and send every pending delivery (what each evaluate run also does)."""
+    from ingest.alerts import evaluate
+
     report = evaluate(settings(), [])
     console.print(report.to_json_dict())
 
@@ -89,6 +101,9 @@ def history(rule: str = typer.Option(None, help="Only this rule."),
             limit: int = typer.Option(50, help="Most recent first."),
             as_json: JsonOption = False) -> None:
     """Deliveries with their alert, headlines, story, matched terms, channel, status and attempts."""
+    from ingest import store
+    from ingest.alerts import delivery
+
     cfg = settings()
     es = store.connect(cfg)
     index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
@@ -98,6 +113,7 @@ def history(rule: str = typer.Option(None, help="Only this rule."),
 
 def _headlines(es: Elasticsearch, cfg: Settings, rows: list[dict]) -> dict[str, str]:
     """Headline of every article the deliveries name (one lookup for the whole page)."""
+    from ingest import store
     from ingest.search import articles_by_id
 
     ids = [i for row in rows for i in row.get("article_ids", [])]
@@ -127,6 +143,10 @@ def render_history(rows: list[dict], headlines: dict[str, str], *, as_json: bool
 @reports_errors
 def load() -> None:
     """Copy the usable rules from the rules file into the alert_rules index."""
+    from ingest import store
+    from ingest.alerts import load_rules
+    from ingest.alerts.rules import store_rules
+
     cfg = settings()
     ruleset = load_rules(cfg.rules_file)
     ids = store_rules(store.connect(cfg), cfg, ruleset, now=datetime.now(UTC))
@@ -140,6 +160,9 @@ def export_kibana(out: Annotated[Path, typer.Option(help="Folder for <rule>.json
                   connector_id: str = typer.Option(None, help="Kibana connector for a server-log action.")
                   ) -> None:
     """Write each usable rule as a Kibana `.es-query` rule (body of POST /api/alerting/rule)."""
+    from ingest import store
+    from ingest.alerts import kibana, load_rules
+
     cfg = settings()
     ruleset = load_rules(cfg.rules_file)
     paths = kibana.export(ruleset, out, index=store.alias_name(cfg.index_prefix, "articles"),

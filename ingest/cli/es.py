@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ingest import store
 from ingest.cli.common import EXIT_UNAVAILABLE, console, reports_errors, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -53,6 +52,7 @@ def stop() -> None:
 @reports_errors
 def status() -> None:
     """Show the embedded node and the configured cluster's health."""
+    from ingest import store
     from ingest.dev import node as esnode
 
     cfg = settings()
@@ -68,15 +68,19 @@ def status() -> None:
 @reports_errors
 def init() -> None:
     """Apply index templates and create the indices behind their aliases (idempotent)."""
+    from ingest import store
+
     cfg = settings()
     aliases = store.apply_templates(store.connect(cfg), cfg)
-    console.print("templates applied; aliases: " + ", ".join(aliases))
+    console.print("templates applied; aliases: " + ", ".join(aliases), soft_wrap=True)
 
 
 @app.command()
 @reports_errors
 def smoke() -> None:
     """Index one Arabic seed report and find it again with a differently spelled query."""
+    from ingest import store
+
     cfg = settings()
     es = store.connect(cfg)
     store.apply_templates(es, cfg)
@@ -100,6 +104,8 @@ def smoke() -> None:
 @reports_errors
 def migrate(kind: str = typer.Argument(..., help="Index kind, e.g. articles (mappings/<kind>.json)")) -> None:
     """Move <prefix>-<kind> onto the mapping version in mappings/: new index, copy, atomic alias swap."""
+    from ingest import store
+
     cfg = settings()
     done = store.migrate(store.connect(cfg), cfg, kind)
     if not done.sources:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ingest import store
-from ingest.cli.common import console, reports_errors, settings
+from ingest.cli.common import console, progress, reports_errors, settings, tracked
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,6 +25,7 @@ def dedup(
     ans: Annotated[bool, typer.Option(help="Also score ANS headline pairs (arabic-news/ans_stance).")] = True,
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
+    from ingest import store
     from ingest.evaluation import dedup as ev
 
     cfg = settings()
@@ -32,14 +33,23 @@ def dedup(
     background = ev.load_saudinewsnet(cfg.fixtures_dir / "arabic-news" / "saudinewsnet")[:background_size]
     # Also without background: the story score must hold in a small index (a demo, a new deployment).
     for bg in (background, []) if background else ([],):
-        for line in ev.evaluate_labelled(es, cfg, directory, background=bg):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        with progress(f"dedup: labelled set, {len(bg)} background articles"):
+            lines = list(ev.evaluate_labelled(es, cfg, directory, background=bg))
+        _print(lines)
     if corpus:
-        for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        with progress("dedup: arabic-news corpus"):
+            lines = list(ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit))
+        _print(lines)
     if ans:
-        for line in ev.evaluate_ans(es, cfg, cfg.fixtures_dir / "arabic-news" / "ans_stance"):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        with progress("dedup: ANS headline pairs"):
+            lines = list(ev.evaluate_ans(es, cfg, cfg.fixtures_dir / "arabic-news" / "ans_stance"))
+        _print(lines)
+
+
+def _print(lines: Iterable[str]) -> None:
+    """Result lines as they are (never markup, never wrapped)."""
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -57,8 +67,7 @@ def extraction(
     from ingest.evaluation import extraction as ev
 
     cfg = settings()
-    for line in ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    _print(ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit, track=tracked))
 
 
 @app.command()
@@ -73,8 +82,9 @@ def crawl(
     from ingest.evaluation import crawl as ev
 
     cfg = settings()
-    for line in ev.evaluate(cfg, directory or cfg.fixtures_dir):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    with progress("crawl: serving the fixtures and running the pipeline"):
+        lines = list(ev.evaluate(cfg, directory or cfg.fixtures_dir))
+    _print(lines)
 
 
 DEFAULT_DATES_FILE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "dates" / "labelled.jsonl"
@@ -91,5 +101,6 @@ def dates(
     from ingest.evaluation import dates as ev
 
     cfg = settings()
-    for line in ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    with progress("dates: labelled strings and gold-dated pages"):
+        lines = list(ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"))
+    _print(lines)

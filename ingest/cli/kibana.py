@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 
-from ingest import kibana
 from ingest.cli.common import EXIT_CONFIG, console, reports_errors, settings
 
 app = typer.Typer(no_args_is_help=True)
@@ -24,10 +22,15 @@ def import_objects(
     password: str | None = typer.Option(None, envvar="INGEST_KIBANA_PASSWORD", show_default=False,
                                         help="Password for --user (prompted for when missing)."),
     space: str | None = typer.Option(None, help="Kibana space id (default space when omitted)."),
-    directory: Annotated[Path, typer.Option("--dir", help="Saved objects folder.")] = kibana.OBJECTS_DIR,
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Saved objects folder (default: the project's kibana/).")] = None,
     ca_certs: Annotated[Path | None, typer.Option(help="CA bundle for an https Kibana.")] = None,
 ) -> None:
     """Import every saved object with overwrite=true (idempotent); data views follow INGEST_INDEX_PREFIX."""
+    from pydantic import SecretStr
+
+    from ingest import kibana
+
     if api_key and user:
         console.print("[red]give either --api-key or --user, not both[/red]")
         raise typer.Exit(EXIT_CONFIG)
@@ -35,7 +38,7 @@ def import_objects(
         password = typer.prompt(f"Kibana password for {user}", hide_input=True)
     auth = kibana.KibanaAuth(api_key=SecretStr(api_key) if api_key else None, username=user,
                              password=SecretStr(password) if password is not None else None)
-    objects = kibana.retarget(kibana.load_objects(directory), settings().index_prefix)
+    objects = kibana.retarget(kibana.load_objects(directory or kibana.OBJECTS_DIR), settings().index_prefix)
     result = kibana.import_objects(url, objects, auth, space=space,
                                    verify=str(ca_certs) if ca_certs else True)
     console.print(f"imported {result.success_count} saved objects into {kibana.redact_url(url)}")

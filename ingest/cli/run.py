@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ingest import pipeline
-from ingest.alerts import evaluate_since
-from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, reports_errors, settings
+if TYPE_CHECKING:
+    from ingest.config import Source
+    from ingest.settings import Settings
+    from ingest.summary import RunSummary
+
+from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, console, progress, reports_errors, settings
 from ingest.cli.sources import SourcesOption
-from ingest.config import Source, load_sources
-from ingest.settings import Settings
-from ingest.summary import RunSummary
 
 OnceOption = Annotated[bool, typer.Option("--once", help="One pass over the due sources, then exit.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Poll every enabled source, due or not.")]
@@ -30,6 +29,8 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
     """Run the pipeline: poll the sources that are due (all with --force), fetch what the frontier
     says is due, index, then the alert rules over what it indexed (like the DAG).
     Exit code 0 = all good, 1 = some items failed (see the summary)."""
+    from ingest.config import load_sources
+
     cfg = settings()
     source_list = load_sources(sources or cfg.sources_file)
     while True:
@@ -43,12 +44,11 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
 
 
 def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSummary:
+    from ingest import pipeline
+
     started = datetime.now(UTC)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(f"polling {len(source_list)} sources", total=None)
-        summary = pipeline.run_once(cfg, source_list, force=force,
-                                    progress=lambda message: progress.update(task, description=message))
+    with progress(f"polling {len(source_list)} sources") as update:
+        summary = pipeline.run_once(cfg, source_list, force=force, progress=update)
     console.print("[bold]run summary[/bold]")
     for line in summary.lines():
         console.print("  " + line, markup=False, highlight=False)
@@ -57,10 +57,12 @@ def _one_pass(cfg: Settings, source_list: list[Source], force: bool) -> RunSumma
 
 
 def _alerts(cfg: Settings, started: datetime) -> None:
+    from ingest.alerts import evaluate_since
+
     report = evaluate_since(cfg, started)
     console.print(f"alerts: {report.rules_evaluated} rules over {report.articles_checked} new articles, "
                   f"{report.matched_articles} matched; alerts {report.alerts or {}}; "
-                  f"deliveries {report.deliveries or {}}", markup=False, highlight=False)
+                  f"deliveries {report.deliveries or {}}", markup=False, highlight=False, soft_wrap=True)
     for problem in report.problems:
         console.print(f"alert rule problem {problem.rule} ({problem.reason}): {problem.message}",
                       markup=False, highlight=False)

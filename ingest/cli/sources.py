@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from ingest import pipeline, store
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from ingest.config import Source
+    from ingest.pipeline import PollResult
+    from ingest.settings import Settings
+
 from ingest.cli.common import EXIT_OK, EXIT_PARTIAL, JsonOption, console, reports_errors, settings
 from ingest.cli.text import echo_json, safe
-from ingest.config import Source, load_sources
 from ingest.errors import IngestError, StoreUnavailable
-from ingest.pipeline import PollResult
-from ingest.settings import Settings
-from ingest.sourcestate import load_states, save_state, set_paused
 
 app = typer.Typer(no_args_is_help=True)
 SourcesOption = Annotated[Path | None, typer.Option(
@@ -28,6 +28,8 @@ AllOption = Annotated[bool, typer.Option("--all", help="Also check disabled entr
 @reports_errors
 def list_sources(sources: SourcesOption = None, as_json: JsonOption = False) -> None:
     """Validate the sources file and list its entries."""
+    from ingest.config import load_sources
+
     cfg = settings()
     render_sources(load_sources(sources or cfg.sources_file), as_json=as_json)
 
@@ -47,6 +49,11 @@ def render_sources(entries: list[Source], *, as_json: bool) -> None:
 @reports_errors
 def check(sources: SourcesOption = None, all_sources: AllOption = False) -> None:
     """Poll each source without indexing; print HTTP/parse health and the stored state if reachable."""
+    from rich.table import Table
+
+    from ingest import pipeline
+    from ingest.config import load_sources
+
     cfg = settings()
     entries = [s for s in load_sources(sources or cfg.sources_file) if all_sources or s.enabled]
     stored = _stored_states(cfg, [s.id for s in entries])
@@ -62,6 +69,8 @@ def check(sources: SourcesOption = None, all_sources: AllOption = False) -> None
 
 
 def _health(result: PollResult) -> Text:
+    from rich.text import Text
+
     if result.error:  # whole messages (the table wraps them), escaped, never read as markup
         return Text(f"{result.state.last_status}: {safe(result.error)}", style="red")
     if result.state.last_error:
@@ -71,6 +80,9 @@ def _health(result: PollResult) -> Text:
 
 def _stored_states(cfg: Settings, ids: list[str]) -> dict[str, str]:
     """Health kept in the ``sources`` index; empty when Elasticsearch is unreachable (check still runs)."""
+    from ingest import store
+    from ingest.sourcestate import load_states
+
     try:
         return {i: s.health for i, s in load_states(store.connect(cfg), cfg, ids).items()}
     except StoreUnavailable:
@@ -92,6 +104,8 @@ def add(url: Annotated[str, typer.Argument(help="A feed URL, or a homepage whose
         country: Annotated[str, typer.Option(help="Country code, e.g. LB.")] = "",
         sources: FileOption = None) -> None:
     """Find the feed, check it with one poll, then append it to the sources file (comments kept)."""
+    from ingest import pipeline
+    from ingest.config import Source, load_sources
     from ingest.sourcesfile import append_source, discover_feeds, source_id_for
 
     cfg = settings()
@@ -128,6 +142,7 @@ def import_opml(opml: Annotated[Path, typer.Argument(help="OPML file (e.g. expor
                                                       exists=True, dir_okay=False)],
                 sources: FileOption = None) -> None:
     """Append every feed of an OPML file not yet listed (by URL) to the sources file."""
+    from ingest.config import load_sources
     from ingest.sourcesfile import append_source, read_opml
 
     path = sources or settings().sources_file
@@ -149,6 +164,7 @@ def import_opml(opml: Annotated[Path, typer.Argument(help="OPML file (e.g. expor
 def export_opml(sources: SourcesOption = None,
                 out: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None) -> None:
     """The sources file's feeds as OPML 2.0 (for any feed reader)."""
+    from ingest.config import load_sources
     from ingest.sourcesfile import write_opml
 
     data = write_opml(load_sources(sources or settings().sources_file))
@@ -173,6 +189,9 @@ def disable(source_id: IdArgument) -> None:
 
 
 def _set_paused(source_id: str, paused: bool) -> None:
+    from ingest import store
+    from ingest.sourcestate import load_states, save_state, set_paused
+
     cfg = settings()
     es = store.connect(cfg)
     store.apply_templates(es, cfg)

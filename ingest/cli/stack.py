@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,9 +16,10 @@ def sync_news_es(cache_dir: Path) -> str | None:
 
     Returns stack.sh's one-line answer, or None when no Airflow was started (nothing to do).
     """
-    pid_file = cache_dir / "run" / "airflow.pid"
-    if not pid_file.is_file():
+    run_dir = Path(os.environ.get("STACK_RUN_DIR") or cache_dir / "run")  # where `make run` keeps them
+    if not (run_dir / "airflow.pid").is_file():
         return None
-    done = subprocess.run(["bash", str(STACK), "es-sync"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(["bash", str(STACK), "es-sync"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "STACK_RUN_DIR": str(run_dir)})
     lines = (done.stdout + done.stderr).strip().splitlines()
     return lines[-1] if lines else f"es-sync exited {done.returncode}"

@@ -15,7 +15,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +100,15 @@ METHODS: Mapping[str, Callable[[str, str], str]] = {
 }
 
 
-def evaluate(directory: Path, *, limit: int = 0) -> list[str]:
-    """Per-method precision/recall/F1 lines (ours, then the benchmark's baselines)."""
+def evaluate(directory: Path, *, limit: int = 0,
+             track: Callable[[list, str], Iterable] = lambda items, _what: items) -> list[str]:
+    """Per-method precision/recall/F1 lines (ours, then the benchmark's baselines); ``track`` wraps
+    the page loop (the CLI's progress bar)."""
     pages = list(load_pages(directory, limit))
     counts: dict[str, list[tuple[float, float, float]]] = {name: [] for name in METHODS}
     winners: Counter[str] = Counter()
     started = time.perf_counter()
-    for _key, url, html, truth in pages:
+    for _key, url, html, truth in track(pages, "extraction: pages"):
         for name, method in METHODS.items():
             counts[name].append(page_counts(truth, _text_or_empty(method, html, url)))
         winners[_winner(html, url)] += 1

@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/.venv/bin
 RUN=${STACK_RUN_DIR:-$ROOT/.cache/run}   # pid files, logs, airflow.env, profile.env
+AF_HOME=${STACK_AIRFLOW_HOME:-$ROOT/.cache/airflow}   # Airflow's home: config, SQLite metadata DB
 PORT=${AIRFLOW_PORT:-8080}
 HOST=${BIND_HOST:-127.0.0.1}
 DAGS=(news_ingest news_alerts news_maintenance)
@@ -22,7 +23,7 @@ write_env() {  # $1 = demo sources file or empty
   local demo=$1
   {
     echo "export PATH=$BIN:\$PATH"
-    echo "export AIRFLOW_HOME=$ROOT/.cache/airflow"
+    echo "export AIRFLOW_HOME=$AF_HOME"
     echo "export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags"
     echo "export AIRFLOW__CORE__LOAD_EXAMPLES=False"
     echo "export AIRFLOW__CORE__EXECUTOR=LocalExecutor"
@@ -84,15 +85,18 @@ PY
   return 1
 }
 
-# news_es must follow the node: re-register it whenever its URL differs from the one recorded.
+# news_es must follow the node: re-register it whenever the URL in Airflow's metadata DB (what
+# the tasks read) differs from the node's, whoever changed either.
 es_sync() {
-  [[ -d $ROOT/.cache/airflow ]] || { echo "no Airflow home yet; nothing to re-register"; return 0; }
+  [[ -f $RUN/airflow.env ]] || { echo "no Airflow set up by make run yet; nothing to re-register"; return 0; }
   # shellcheck disable=SC1091
   source "$RUN/airflow.env"
-  local url; url=$(es_url)
-  if [[ -f $RUN/news_es.url && $(cat "$RUN/news_es.url") == "$url" ]]; then
-    echo "connection news_es already -> $url"; return 0
-  fi
+  local url registered; url=$(es_url)
+  registered=$(airflow connections get news_es -o json 2>/dev/null | "$BIN/python" -c 'import json, sys
+rows = json.load(sys.stdin)
+print(next(iter(rows if isinstance(rows, list) else [rows]), {}).get("host") or "")' 2>/dev/null || true)
+  if [[ $registered == "$url" ]]; then echo "connection news_es already -> $url"; return 0; fi
+  echo "connection news_es was ${registered:-not registered}; the node is at $url"
   register
 }
 
@@ -158,7 +162,6 @@ register() {
   airflow connections delete news_es >/dev/null 2>&1 || true
   airflow connections add news_es --conn-json "{\"conn_type\": \"generic\", \"host\": \"$url\", \"description\": \"Elasticsearch for the news pipeline\"}" >/dev/null
   airflow pools set "${INGEST_DAG_FETCH_POOL:-news_fetch}" "${INGEST_DAG_FETCH_POOL_SLOTS:-4}" "bounds concurrent article fetching" >/dev/null
-  echo "$url" > "$RUN/news_es.url"
   echo "connection news_es -> $url; pool ${INGEST_DAG_FETCH_POOL:-news_fetch} registered"
 }
 
