@@ -22,7 +22,7 @@ import psutil
 from elasticsearch import Elasticsearch
 
 from ingest import store
-from ingest.evaluation.server import LoopbackServer, Route
+from ingest.dev.evaluation.server import LoopbackServer, Route
 from ingest.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

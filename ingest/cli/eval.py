@@ -25,7 +25,7 @@ def dedup(
     ans: Annotated[bool, typer.Option(help="Also score ANS headline pairs (arabic-news/ans_stance).")] = True,
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
-    from ingest.evaluation import dedup as ev
+    from ingest.dev.evaluation import dedup as ev
 
     cfg = settings()
     es = store.connect(cfg)
@@ -54,7 +54,7 @@ def extraction(
     limit: Annotated[int, typer.Option(help="Use only the first N pages (0 = all).")] = 0,
 ) -> None:
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
-    from ingest.evaluation import extraction as ev
+    from ingest.dev.evaluation import extraction as ev
 
     cfg = settings()
     for line in ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit):
@@ -70,7 +70,7 @@ def crawl(
     ] = None,
 ) -> None:
     """Serve feeds/ and pages/ on loopback, run the whole pipeline, report coverage and integrity."""
-    from ingest.evaluation import crawl as ev
+    from ingest.dev.evaluation import crawl as ev
 
     cfg = settings()
     for line in ev.evaluate(cfg, directory or cfg.fixtures_dir):
@@ -88,7 +88,7 @@ def dates(
     ] = DEFAULT_DATES_FILE,
 ) -> None:
     """Publication-date accuracy per family on labelled strings and on the gold-dated real pages."""
-    from ingest.evaluation import dates as ev
+    from ingest.dev.evaluation import dates as ev
 
     cfg = settings()
     for line in ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"):
