@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import psutil
 from elasticsearch import Elasticsearch
 
 from ingest import store
-from ingest.evaluation.server import LoopbackServer, Route
+from ingest.dev.evaluation.server import LoopbackServer, Route
 from ingest.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -43,6 +42,9 @@ class Context:
     workers: int = 2
     profile: bool = False
     results_dir: Path = RESULTS_DIR
+    # scratch() prefixes are "<scratch_prefix>-<random>": a run (the smoke test) can name its own
+    # scratch_prefix and check only its own indices on a node others benchmark on too.
+    scratch_prefix: str = "bench"
 
     def size(self, table: Mapping[str, T]) -> T:
         """The value of ``table`` for this run's mode (``full`` / ``quick`` / ``tiny``)."""
@@ -56,8 +58,8 @@ def default_workers() -> int:
 
 @contextlib.contextmanager
 def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
-    """Settings with a fresh ``bench-*`` index prefix, templates applied; indices deleted after."""
-    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    """Settings with a fresh ``<scratch_prefix>-*`` index prefix, templates applied; indices deleted after."""
+    prefix = f"{ctx.scratch_prefix}-{uuid.uuid4().hex[:10]}"
     cfg = ctx.settings.model_copy(update={"index_prefix": prefix, **overrides})
     store.apply_templates(ctx.es, cfg)
     try:
@@ -166,10 +168,6 @@ def percentile(values: Sequence[float], q: float) -> float:
 def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Least-squares slope of ys over xs."""
     return float(np.polyfit(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), 1)[0])
-
-
-def rss_mb(pid: int | None = None) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 # ---- worker processes ------------------------------------------------------------------------

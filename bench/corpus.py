@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.evaluation.dedup import load_saudinewsnet
+from ingest.dev.evaluation.dedup import load_saudinewsnet
 from ingest.models import Article, doc_id_for
 
 _SENTENCE_END = re.compile(r"(?<=[.!؟?])\s+|\n+")

@@ -17,7 +17,7 @@ from datasketch import MinHash, MinHashLSH
 from bench.common import Context, Result, Stopwatch, percentile, profiled, run_workers, scratch, split
 from ingest import dedup
 from ingest.dedup import fingerprint as fp
-from ingest.evaluation import dedup as ev
+from ingest.dev.evaluation import dedup as ev
 from ingest.models import Article
 from ingest.settings import PROJECT_ROOT
 

@@ -1,4 +1,4 @@
-"""The week: a simulated week of the simulated news web (ingest/evaluation/simweb.py), crawled by
+"""The week: a simulated week of the simulated news web (ingest/dev/evaluation/simweb.py), crawled by
 ``run_once`` every 5 simulated minutes as the DAG schedules it.
 
 Baselines measured in the same run: the requests a naive crawler makes (every source polled every
@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from bench.common import Context, Result, Stopwatch, scratch, verdict
 from ingest import pipeline, store
-from ingest.evaluation import simweb
-from ingest.evaluation.simweb import SimClock, SimWeb
+from ingest.dev.evaluation import simweb
+from ingest.dev.evaluation.simweb import SimClock, SimWeb
 from ingest.settings import Settings
 
 DAYS = {"full": 7.0, "quick": 2.0, "tiny": 0.25}

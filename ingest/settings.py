@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     alert_retry_wait: float = 1.0
     alert_max_attempts: int = 50
 
-    # Deduplication (ingest.dedup). Thresholds calibrated on data: see ingest/evaluation/dedup.py.
+    # Deduplication (ingest.dedup). Thresholds calibrated on data: see ingest/dev/evaluation/dedup.py.
     dedup_shingle_size: int = 5
     dedup_num_perm: int = 128
     dedup_lsh_bands: int = 42

@@ -3,10 +3,15 @@
 The node is started once per session (or reused when one is already running, e.g. after
 `ingest es start`) and stopped at the end only if this session started it. When it cannot be
 started, the tests that need it fail with the reason: they are never skipped.
+
+Under pytest-xdist (``make test`` runs ``-n 2``) the controller borrows the node once, before the
+workers exist, and hands its URL to them as INGEST_TEST_ES_URL: a worker that started the node
+itself would stop it at its end while the other worker still uses it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,12 +25,33 @@ from ingest.dev import node
 from ingest.settings import Settings, load_settings
 
 SEEDS = load_settings().seeds_dir
+NODE_ERROR = "INGEST_TEST_ES_ERROR"  # why the controller could not start the node (xdist)
+_controller_node = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist controller only: borrow the node for the whole run and share its URL with the workers."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None) \
+            or os.environ.get("INGEST_TEST_ES_URL"):
+        return
+    try:
+        url = _controller_node.enter_context(node.serving("", load_settings().cache_dir))
+    except Exception as exc:  # the tests that need the node fail with this reason, the others run
+        os.environ[NODE_ERROR] = f"{type(exc).__name__}: {exc}"
+        return
+    os.environ["INGEST_TEST_ES_URL"] = url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _controller_node.close()  # stops the node only if the controller started it
 
 
 @pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
     """URL of a healthy node: INGEST_TEST_ES_URL, else the embedded one (reused, or started and
     stopped at the end; raises with the node's log tail when it cannot start)."""
+    if os.environ.get(NODE_ERROR):
+        raise RuntimeError(f"the embedded node could not start: {os.environ[NODE_ERROR]}")
     with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
         yield url
 

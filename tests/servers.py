@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.evaluation.server import NOT_FOUND, LoopbackServer, Request, Route
+from ingest.dev.evaluation.server import NOT_FOUND, LoopbackServer, Request, Route
 
 SITE = Path(__file__).parent / "fixtures" / "site"
 HTML = {"Content-Type": "text/html; charset=utf-8"}

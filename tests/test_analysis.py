@@ -10,21 +10,17 @@ Every expected token below is derived from Lucene's rules, not copied from a nod
 - DecimalDigitFilter: any Unicode decimal digit (Arabic-Indic, Extended Arabic-Indic) -> 0-9.
 - The stop filter (_arabic_) runs BEFORE normalization, on the raw token.
 
-They run against the embedded node, or against any Elasticsearch given in INGEST_TEST_ES_URL
-(e.g. the stock image): the same expectations hold for both, which is the point of the plugin.
+They run against the session's node (``es`` in conftest.py): the embedded one, or any
+Elasticsearch given in INGEST_TEST_ES_URL (e.g. the stock image): the same expectations hold for
+both, which is the point of the plugin.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
-
-from ingest.dev import node
-from ingest.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +36,6 @@ ARABIC_CHAIN: list[dict[str, Any]] = [
 FATHATAN, DAMMATAN, KASRATAN = "\u064b", "\u064c", "\u064d"
 FATHA, DAMMA, KASRA, SHADDA, SUKUN = "\u064e", "\u064f", "\u0650", "\u0651", "\u0652"
 TATWEEL = "\u0640"
-
-
-@pytest.fixture(scope="session")
-def analysis_es() -> Iterator[Elasticsearch]:
-    """INGEST_TEST_ES_URL if set, else the embedded node (started if needed; fails, never skips)."""
-    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
-        yield Elasticsearch(url, request_timeout=60)
 
 
 def analyze(es: Elasticsearch, text: str, *filters: Any, **kwargs: Any) -> list[str]:
@@ -74,8 +63,8 @@ def analyze(es: Elasticsearch, text: str, *filters: Any, **kwargs: Any) -> list[
         (f"العـ{TATWEEL}{TATWEEL}ربية", "العربيه"),  # tatweel removed, then teh marbuta
     ],
 )
-def test_arabic_normalization(analysis_es: Elasticsearch, text: str, expected: str) -> None:
-    assert analyze(analysis_es, text, "arabic_normalization") == [expected]
+def test_arabic_normalization(es: Elasticsearch, text: str, expected: str) -> None:
+    assert analyze(es, text, "arabic_normalization") == [expected]
 
 
 @pytest.mark.parametrize(
@@ -86,8 +75,8 @@ def test_arabic_normalization(analysis_es: Elasticsearch, text: str, expected: s
         ("2022", "2022"),
     ],
 )
-def test_decimal_digit(analysis_es: Elasticsearch, text: str, expected: str) -> None:
-    assert analyze(analysis_es, text, "decimal_digit") == [expected]
+def test_decimal_digit(es: Elasticsearch, text: str, expected: str) -> None:
+    assert analyze(es, text, "decimal_digit") == [expected]
 
 
 @pytest.mark.parametrize(
@@ -117,8 +106,8 @@ def test_decimal_digit(analysis_es: Elasticsearch, text: str, expected: str) -> 
         ("وللطلاب", "للطلاب"),  # one prefix only: و goes, لل stays
     ],
 )
-def test_arabic_stem(analysis_es: Elasticsearch, text: str, expected: str) -> None:
-    assert analyze(analysis_es, text, "arabic_stem") == [expected]
+def test_arabic_stem(es: Elasticsearch, text: str, expected: str) -> None:
+    assert analyze(es, text, "arabic_stem") == [expected]
 
 
 # --------------------------------------------------------------------------- the whole chain
@@ -155,16 +144,16 @@ CHAIN_CASES = [
 
 @pytest.mark.parametrize("way", ["custom_chain", "arabic_analyzer"])
 @pytest.mark.parametrize(("text", "expected"), CHAIN_CASES)
-def test_arabic_chain(analysis_es: Elasticsearch, way: str, text: str, expected: list[str]) -> None:
+def test_arabic_chain(es: Elasticsearch, way: str, text: str, expected: list[str]) -> None:
     if way == "arabic_analyzer":
-        assert analyze(analysis_es, text, analyzer="arabic") == expected
+        assert analyze(es, text, analyzer="arabic") == expected
     else:
-        assert analyze(analysis_es, text, *ARABIC_CHAIN) == expected
+        assert analyze(es, text, *ARABIC_CHAIN) == expected
 
 
-def test_stop_words_leave_position_gaps(analysis_es: Elasticsearch) -> None:
+def test_stop_words_leave_position_gaps(es: Elasticsearch) -> None:
     """Phrase queries must not match across a removed stop word as if it were absent."""
-    result = analysis_es.indices.analyze(analyzer="arabic", text="ذهب الطالب إلى المدرسة في الصباح")
+    result = es.indices.analyze(analyzer="arabic", text="ذهب الطالب إلى المدرسة في الصباح")
     assert [(t["token"], t["position"]) for t in result["tokens"]] == [
         ("ذهب", 0),
         ("طالب", 1),
@@ -173,9 +162,9 @@ def test_stop_words_leave_position_gaps(analysis_es: Elasticsearch) -> None:
     ]
 
 
-def test_spelling_variants_meet_in_one_term(analysis_es: Elasticsearch) -> None:
+def test_spelling_variants_meet_in_one_term(es: Elasticsearch) -> None:
     """What the analysis is for: differently spelled reports of the same thing share index terms."""
     variants = ["المدرسة", "المدرسه", "مدرسة", "بالمدرسة", "والمدرسة", f"المد{TATWEEL}رس{FATHA}ة"]
-    assert {tuple(analyze(analysis_es, v, analyzer="arabic")) for v in variants} == {("مدرس",)}
+    assert {tuple(analyze(es, v, analyzer="arabic")) for v in variants} == {("مدرس",)}
     hamza = ["أمير", "إمير", "آمير", "امير"]
-    assert {tuple(analyze(analysis_es, v, analyzer="arabic")) for v in hamza} == {("امير",)}
+    assert {tuple(analyze(es, v, analyzer="arabic")) for v in hamza} == {("امير",)}

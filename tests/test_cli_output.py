@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ingest import pipeline, store
 from ingest.cli import app
-from ingest.evaluation.dedup import make_article
+from ingest.dev.evaluation.dedup import make_article
 from ingest.search import SearchHit, StorySummary
 from ingest.settings import Settings
 

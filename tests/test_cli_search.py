@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ingest import pipeline
 from ingest.cli import app
-from ingest.evaluation.dedup import make_article
+from ingest.dev.evaluation.dedup import make_article
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration

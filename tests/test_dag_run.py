@@ -2,7 +2,7 @@
 
 The DAG reads everything through the ``news_es`` connection (AIRFLOW_CONN_NEWS_ES): node URL, a
 fresh index prefix, the demo sources file, loopback allowed. What is expected follows from the
-demo manifest (ingest/data/demo/site.json): four working outlets with nine article pages, one of
+demo manifest (ingest/dev/data/demo/site.json): four working outlets with nine article pages, one of
 them a wire republication of another (near-duplicate) and one a copy (exact duplicate), plus an
 outlet whose feed answers 404.
 """
@@ -32,9 +32,10 @@ from airflow.models.asset import AssetEvent
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-from ingest import demo, store
+from ingest import store
 from ingest.airflow_support import NEW_ARTICLES_ASSET
-from ingest.evaluation.server import LoopbackServer
+from ingest.dev import demo
+from ingest.dev.evaluation.server import LoopbackServer
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ingest.dedup import fingerprint as fp
 from ingest.dedup.decide import Decision, Thresholds, _match, entry_for
 from ingest.dedup.similarity import cosine, story_score, weights
-from ingest.evaluation.dedup import make_article
+from ingest.dev.evaluation.dedup import make_article
 from ingest.models import Article
 from ingest.settings import load_settings
 
@@ -202,7 +202,7 @@ def _ans_csv(folder, rows: list[str], name: str = "test.csv"):
 
 
 def test_load_ans_reads_every_split_present(tmp_path) -> None:
-    from ingest.evaluation.dedup import HeadlinePair, load_ans
+    from ingest.dev.evaluation.dedup import HeadlinePair, load_ans
 
     folder = _ans_csv(tmp_path / "ans", ["أ ب ج,أ ب د,agree"])
     _ans_csv(folder, ["هـ و,ز ح,other", "ط ي,ط ك,disagree"], name="dev.csv")
@@ -216,8 +216,8 @@ def test_load_ans_reads_every_split_present(tmp_path) -> None:
 def test_load_ans_missing_folder_is_a_config_error(tmp_path) -> None:
     import pytest
 
+    from ingest.dev.evaluation.dedup import load_ans
     from ingest.errors import ConfigError
-    from ingest.evaluation.dedup import load_ans
 
     with pytest.raises(ConfigError) as info:
         load_ans(tmp_path / "nowhere")
@@ -227,8 +227,8 @@ def test_load_ans_missing_folder_is_a_config_error(tmp_path) -> None:
 def test_load_ans_row_without_stance_is_a_config_error(tmp_path) -> None:
     import pytest
 
+    from ingest.dev.evaluation.dedup import load_ans
     from ingest.errors import ConfigError
-    from ingest.evaluation.dedup import load_ans
 
     with pytest.raises(ConfigError) as info:
         load_ans(_ans_csv(tmp_path / "ans", ["أ ب ج,أ ب د,agree", "أ ب ج,أ ب د,"]))
@@ -236,7 +236,7 @@ def test_load_ans_row_without_stance_is_a_config_error(tmp_path) -> None:
 
 
 def test_same_story_counts_agree_against_other_and_disagree_apart() -> None:
-    from ingest.evaluation.dedup import HeadlinePair, _same_story_prf
+    from ingest.dev.evaluation.dedup import HeadlinePair, _same_story_prf
 
     pairs = [HeadlinePair("a", "b", st) for st in ("agree", "agree", "other", "disagree", "disagree")]
     # Said same: agree 1 of 2 (TP 1, recall 0.5), other 1 (FP 1, precision 0.5), disagree 1 of 2.

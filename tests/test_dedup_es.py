@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.dedup import Decision, decide, registry
-from ingest.evaluation.dedup import (
+from ingest.dev.evaluation.dedup import (
     bcubed,
     groups_of,
     load_labelled,
@@ -218,7 +218,7 @@ def test_every_arrival_order_gives_the_same_stories_and_groups(
     """Originals first, copies first, interleaved, split across two runs, two workers at once: the
     registry ends with identical duplicate groups and story partitions (copies founding groups
     before their originals used to split a story: the original never ran the story test)."""
-    from ingest.evaluation.dedup import order_classes, run_schedule
+    from ingest.dev.evaluation.dedup import order_classes, run_schedule
 
     gold_dup = {x.article.doc_id: x.dup for x in labelled}
     gold_story = {x.article.doc_id: x.story for x in labelled}
@@ -280,7 +280,7 @@ def test_unknown_story_is_a_clear_error(settings: Settings, es: Elasticsearch) -
 
 def test_ans_headline_scores(settings: Settings, es: Elasticsearch) -> None:
     """Same headline: cosine 1; no shared word: 0; a paraphrase sharing the key words: in between."""
-    from ingest.evaluation.dedup import HeadlinePair, headline_scores
+    from ingest.dev.evaluation.dedup import HeadlinePair, headline_scores
 
     gold = "استقرار الذهب مع استمرار ضعف الدولار"
     pairs = [

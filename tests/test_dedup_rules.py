@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ingest.dedup import queries
 from ingest.dedup.decide import Thresholds, entry_for
 from ingest.dedup.similarity import FieldWeights, cosine, weighted_cosine, weighted_story_score
-from ingest.evaluation.dedup import make_article
+from ingest.dev.evaluation.dedup import make_article
 from ingest.settings import load_settings
 
 CFG = Thresholds.from_settings(load_settings())

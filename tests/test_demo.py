@@ -14,8 +14,8 @@ import httpx
 import pytest
 import trafilatura
 
-from ingest import demo
 from ingest.config import load_sources
+from ingest.dev import demo
 from ingest.errors import ConfigError
 from ingest.settings import load_settings
 

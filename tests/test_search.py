@@ -8,7 +8,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from ingest import pipeline, store
-from ingest.evaluation.dedup import make_article
+from ingest.dev.evaluation.dedup import make_article
 from ingest.search import BadQuery, SearchRequest, marked_segments, parse_when, search, top_stories
 from ingest.settings import Settings
 

@@ -9,7 +9,7 @@ from elasticsearch import Elasticsearch
 
 from ingest import stories
 from ingest.dedup import decide
-from ingest.evaluation.dedup import load_labelled
+from ingest.dev.evaluation.dedup import load_labelled
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 The data is what `make run DEMO=1` produces: the demo news site on loopback polled by
 ``pipeline.run_once`` (four working outlets, one broken), the demo alert rules evaluated over what was
 indexed, plus one hostile article (markup, a ``javascript:`` link and bidi overrides in its title).
-Expected values come from the demo manifest (ingest/data/demo/site.json), not from the app.
+Expected values come from the demo manifest (ingest/dev/data/demo/site.json), not from the app.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ import uvicorn
 from elasticsearch import Elasticsearch
 from markupsafe import Markup
 
-from ingest import demo, pipeline, store
+from ingest import pipeline, store
 from ingest.alerts.evaluate import evaluate
 from ingest.cli.serve import port_free
 from ingest.config import load_sources
+from ingest.dev import demo
+from ingest.dev.evaluation.dedup import make_article
 from ingest.errors import ConfigError
-from ingest.evaluation.dedup import make_article
 from ingest.settings import Settings, load_settings
 from ingest.web import views
 from ingest.web.app import create_app

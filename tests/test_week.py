@@ -1,4 +1,4 @@
-"""A simulated day of crawling the simulated news web (ingest/evaluation/simweb.py), and SIGKILLs.
+"""A simulated day of crawling the simulated news web (ingest/dev/evaluation/simweb.py), and SIGKILLs.
 
 Every expectation comes from the web's own publication plan and its request log, never from the
 pipeline's output: what was published, who listed it, what each server answered and when. The
@@ -31,9 +31,9 @@ from elasticsearch import Elasticsearch
 
 from ingest import pipeline, store
 from ingest.config import Source
-from ingest.evaluation import simweb
-from ingest.evaluation.server import LoopbackServer, Request, Route
-from ingest.evaluation.simweb import SimClock, SimWeb
+from ingest.dev.evaluation import simweb
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
+from ingest.dev.evaluation.simweb import SimClock, SimWeb
 from ingest.settings import Settings, load_settings
 from ingest.sourcestate import load_states
 from ingest.summary import RunSummary

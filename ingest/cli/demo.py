@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ingest import demo
 from ingest.cli.common import console, reports_errors, settings
+from ingest.dev import demo
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -26,7 +26,7 @@ def dedup(
 ) -> None:
     """Pairwise P/R/F1 for duplicates and B-cubed P/R/F1 for stories (throwaway index prefix)."""
     from ingest import store
-    from ingest.evaluation import dedup as ev
+    from ingest.dev.evaluation import dedup as ev
 
     cfg = settings()
     es = store.connect(cfg)
@@ -64,7 +64,7 @@ def extraction(
     limit: Annotated[int, typer.Option(help="Use only the first N pages (0 = all).")] = 0,
 ) -> None:
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
-    from ingest.evaluation import extraction as ev
+    from ingest.dev.evaluation import extraction as ev
 
     cfg = settings()
     _print(ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit, track=tracked))
@@ -79,7 +79,7 @@ def crawl(
     ] = None,
 ) -> None:
     """Serve feeds/ and pages/ on loopback, run the whole pipeline, report coverage and integrity."""
-    from ingest.evaluation import crawl as ev
+    from ingest.dev.evaluation import crawl as ev
 
     cfg = settings()
     with progress("crawl: serving the fixtures and running the pipeline"):
@@ -98,7 +98,7 @@ def dates(
     ] = DEFAULT_DATES_FILE,
 ) -> None:
     """Publication-date accuracy per family on labelled strings and on the gold-dated real pages."""
-    from ingest.evaluation import dates as ev
+    from ingest.dev.evaluation import dates as ev
 
     cfg = settings()
     with progress("dates: labelled strings and gold-dated pages"):

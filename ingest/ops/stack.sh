@@ -36,7 +36,7 @@ write_env() {  # $1 = demo sources file or empty
     echo "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$PORT/execution/"
     if [[ -n $demo ]]; then
       echo "export INGEST_SOURCES_FILE=$demo"
-      echo "export INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
+      echo "export INGEST_RULES_FILE=$ROOT/ingest/dev/data/demo/alert_rules.yaml"
       echo "export INGEST_ALLOWED_NETWORKS='[\"127.0.0.1/32\"]'"   # the demo site is on loopback
       echo "export INGEST_PER_HOST_DELAY=0.2"
       echo "export INGEST_INDEX_PREFIX=demo"   # the demo's own indices: health never mixes them
@@ -58,7 +58,7 @@ for k in sorted(os.environ):
         print(f"{k}={shlex.quote(os.environ[k])}")'
     if [[ -n $demo ]]; then
       echo "INGEST_SOURCES_FILE=$demo"
-      echo "INGEST_RULES_FILE=$ROOT/ingest/data/demo/alert_rules.yaml"
+      echo "INGEST_RULES_FILE=$ROOT/ingest/dev/data/demo/alert_rules.yaml"
       echo "INGEST_ALLOWED_NETWORKS='[\"127.0.0.1/32\"]'"
       echo "INGEST_PER_HOST_DELAY=0.2"
       echo "INGEST_INDEX_PREFIX=demo"

@@ -30,9 +30,9 @@ from pathlib import Path
 import yaml
 
 from ingest.config import Source
-from ingest.demo import DemoArticle, DemoSite, Outlet, article_html, feed_xml
-from ingest.evaluation.dedup import load_saudinewsnet
-from ingest.evaluation.server import LoopbackServer, Request, Route
+from ingest.dev.demo import DemoArticle, DemoSite, Outlet, article_html, feed_xml
+from ingest.dev.evaluation.dedup import load_saudinewsnet
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 
 OUTLETS = ("was", "alriyadh", "aljazirah", "almadina", "okaz", "alyaum", "aleqtisadiya", "aawsat",
            "alwatan", "3alyoum", "alweeam")

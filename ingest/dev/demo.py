@@ -1,8 +1,8 @@
 """A bundled demo news site served on loopback, so a newcomer sees the pipeline work offline.
 
-Why generated at serve time: the manifest (``ingest/data/demo/site.json``) names outlets and
+Why generated at serve time: the manifest (``ingest/dev/data/demo/site.json``) names outlets and
 articles; article texts are the seed reports (read from ``Settings.seeds_dir``, never copied into
-the repository) or the short texts bundled in ``ingest/data/demo/texts``. Variants make the
+the repository) or the short texts bundled in ``ingest/dev/data/demo/texts``. Variants make the
 dedup tiers visible: ``wire`` republishes a report with a credit line (near-duplicate), ``copy``
 puts the same text on another URL (exact duplicate), and the seeds themselves are two stories
 told by several outlets. One outlet is broken on purpose, to show a failing source recorded.
@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 from ingest.errors import ConfigError
-from ingest.evaluation.server import LoopbackServer, Request, Route
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "demo"
 WIRE_CREDIT = "(الخبر منقول عن وكالة الأنباء الإقليمية، بتصرف)"

@@ -22,8 +22,8 @@ from elasticsearch import Elasticsearch
 from ingest import pipeline, store
 from ingest.charset import arabic_share, mojibake_count
 from ingest.config import Source
+from ingest.dev.evaluation.server import LoopbackServer, Route
 from ingest.errors import ConfigError
-from ingest.evaluation.server import LoopbackServer, Route
 from ingest.models import Article
 from ingest.settings import Settings
 from ingest.summary import RunSummary
