@@ -12,6 +12,7 @@ it is). Nothing outlives the call: the next call sees every other worker's write
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -77,10 +78,10 @@ def dup_query(entry: Entry, cfg: Any) -> dict[str, Any]:
 def story_query(entry: Entry, own: Mapping[str, FieldWeights], cfg: Any) -> dict[str, Any]:
     """What ``more_like_this`` would run (its 60 best terms, 10% of them to match, no boosts),
     built from the weights already computed: the node neither re-reads nor re-analyses the text."""
-    ranked = sorted(
-        ((w, field, term) for field in ("title", "body") for term, w in own[field].terms.items()),
-        key=lambda x: (-x[0], x[1], x[2]),
-    )[:STORY_QUERY_TERMS]
+    ranked = heapq.nsmallest(
+        STORY_QUERY_TERMS,
+        ((-w, field, term) for field in ("title", "body") for term, w in own[field].terms.items()),
+    )
     if not ranked:
         return {"match_none": {}}
     should = [{"term": {field: term}} for _, field, term in ranked]
