@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,23 +88,43 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
             ]
             helpers.bulk(ctx.es, actions, chunk_size=500)
     ctx.es.indices.refresh(index=[reg_index, art_index])
+    _merges_settled(ctx)
 
 
-def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter]:
-    """Median seconds per article over the probe batches, and the tiers they got."""
+def _merges_settled(ctx: Context, timeout_s: float = 600.0) -> None:
+    """Wait (untimed) until the node has no merge running: the background load's merges are not
+    the probe's cost, and would land in its node CPU."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        nodes = ctx.es.nodes.stats(metric="indices", index_metric="merge")["nodes"].values()
+        if not sum(n["indices"]["merges"]["current"] for n in nodes):
+            return
+        time.sleep(2)
+
+
+def _node_cpu_ms(ctx: Context) -> float:
+    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
+
+
+def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter, float, float]:
+    """Median seconds per article over the probe batches, the tiers they got, and node and
+    worker CPU ms per article (CPU does not depend on what else the machine runs; wall time does)."""
     articles = news_stream(
         ctx.settings.fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
     )
     per_article, tiers = [], Counter()
+    node0, own0 = _node_cpu_ms(ctx), time.process_time()
     for i in range(0, n, PROBE_BATCH):
         batch = articles[i : i + PROBE_BATCH]
         with Stopwatch() as sw:
             result = pipeline.dedup_and_index(cfg, batch, es=ctx.es)
         per_article.append(sw.seconds / len(batch))
         assert len(result.indexed) == len(batch), result.failed
+    node_ms, own_ms = (_node_cpu_ms(ctx) - node0) / n, 1000 * (time.process_time() - own0) / n
     docs = ctx.es.mget(index=registry.alias(cfg), ids=[a.doc_id for a in articles], source=["decision.tier"])
     tiers.update(d["_source"]["decision"]["tier"] for d in docs["docs"] if d.get("found"))
-    return percentile(per_article, 50), tiers
+    return percentile(per_article, 50), tiers, node_ms, own_ms
 
 
 def run(ctx: Context) -> Result:
@@ -112,30 +133,36 @@ def run(ctx: Context) -> Result:
     n_probe = ctx.size(PROBE)
     res = Result(
         "growth: dedup_and_index cost per article vs articles already indexed",
-        ["already indexed", "probe articles", "ms/article", "probe tiers"],
+        ["already indexed", "probe articles", "ms/article", "node CPU ms", "worker CPU ms", "probe tiers"],
     )
-    costs = []
+    costs, cpu = [], []
     with scratch(ctx) as cfg:
         have = 0
         for level in levels:
             grow(ctx, cfg, have, level)
             have = level
             with profiled(ctx.profile and ctx.results_dir / f"growth-{level}.profile.txt"):
-                cost, tiers = probe(ctx, cfg, level, n_probe)
+                cost, tiers, node_ms, own_ms = probe(ctx, cfg, level, n_probe)
             have += n_probe
             costs.append(cost)
-            res.rows.append([level, n_probe, 1000 * cost, dict(sorted(tiers.items()))])
+            cpu.append(node_ms + own_ms)
+            res.rows.append([level, n_probe, 1000 * cost, node_ms, own_ms, dict(sorted(tiers.items()))])
+            print(f"growth: {level} indexed: {1000 * cost:.1f} ms/article, CPU node {node_ms:.1f} + worker "
+                  f"{own_ms:.1f} ms/article", flush=True)
     per_10k = 1000 * slope(levels, costs) * 10_000
     r = res.ratio("smallest_vs_largest_index", 1 / costs[-1], 1 / costs[0], TARGET)
+    r_cpu = res.ratio("smallest_vs_largest_index_cpu", cpu[0] / cpu[-1], 1.0, TARGET)
     res.notes.append(f"slope: {per_10k:+.2f} ms per article per 10k more indexed articles (least squares)")
     res.metrics = {
         "levels": list(levels),
         "ms_per_article": [1000 * c for c in costs],
         "slope_ms_per_10k": per_10k,
+        "cpu_ms_per_article": cpu,
     }
     res.summary = (
         f"growth: {1000 * costs[0]:.0f} ms/article at {levels[0]} indexed -> {1000 * costs[-1]:.0f} ms at "
         f"{levels[-1]}; slope {per_10k:+.2f} ms per 10k; ratio {r:.2f} (target >= {TARGET}: "
-        f"{verdict(r, TARGET)})"
+        f"{verdict(r, TARGET)}); CPU (node + worker) {cpu[0]:.1f} -> {cpu[-1]:.1f} ms/article: ratio "
+        f"{r_cpu:.2f} ({verdict(r_cpu, TARGET)})"
     )
     return res

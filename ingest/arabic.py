@@ -75,6 +75,21 @@ def _is_invisible(ch: str) -> bool:
     return unicodedata.category(ch) == "Cf"
 
 
+class _Separators(dict[int, str | None]):
+    """``str.translate`` table filled on first sight of each character: invisible -> dropped,
+    separator -> space, anything else kept (one ``unicodedata`` lookup per distinct character,
+    not per character: the per-character loop was most of a fingerprint's time)."""
+
+    def __missing__(self, cp: int) -> str | None:
+        ch = chr(cp)
+        value = None if _is_invisible(ch) else " " if _is_separator(ch) else ch
+        self[cp] = value
+        return value
+
+
+_SEPARATORS = _Separators()
+
+
 def normalize(text: str) -> str:
     """Fold ``text`` to the canonical form used by every fingerprint.
 
@@ -83,13 +98,8 @@ def normalize(text: str) -> str:
     is dropped with the other combining marks. NFKC does not touch Arabic-Indic digits, hence the
     explicit digit table.
     """
-    text = unicodedata.normalize("NFKC", text).translate(_TABLE)
-    out = []
-    for ch in text:
-        if _is_invisible(ch):
-            continue
-        out.append(" " if _is_separator(ch) else ch)
-    return _SPACES.sub(" ", "".join(out).casefold()).strip()
+    text = unicodedata.normalize("NFKC", text).translate(_TABLE).translate(_SEPARATORS)
+    return _SPACES.sub(" ", text.casefold()).strip()
 
 
 def tokens(text: str) -> list[str]:

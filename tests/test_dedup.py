@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from ingest.dedup import fingerprint as fp
 from ingest.dedup.decide import Decision, Thresholds, _match, entry_for
+from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import cosine, story_score, weights
 from ingest.dev.evaluation.dedup import make_article
 from ingest.models import Article
@@ -98,8 +99,8 @@ def test_a_40kb_title_gives_a_bounded_key_that_still_matches_its_start() -> None
     assert fp.title_key(huge + " ذيل مختلف") == key  # same start, same key
 
 
-def _entry(doc_id: str, body: str, **kw: str) -> dict:
-    return entry_for(_article(doc_id, body, **kw), CFG, datetime(2021, 11, 16, tzinfo=UTC))
+def _entry(doc_id: str, body: str, **kw: str) -> Entry:
+    return entry_of(entry_for(_article(doc_id, body, **kw), CFG, datetime(2021, 11, 16, tzinfo=UTC)))
 
 
 def test_match_exact_near_title_and_none() -> None:

@@ -161,6 +161,7 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     both started a story. Each worker's re-check must move s004 into s000's story, never back."""
     from ingest.dedup.decide import Thresholds, _recheck_story, _stored, entry_for
     from ingest.dedup.queries import Queries
+    from ingest.dedup.registry import entry_of
 
     by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
     s000, s004 = by_name["s000"], by_name["s004"]
@@ -170,8 +171,8 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     e000 = entry_for(s000, cfg, now)
     d000 = replace(d004, doc_id=s000.doc_id, story_id=s000.doc_id, matched_id="", score=0.0)
     registry.write(es, index, [_stored(e000, d000)])  # worker 2's first-pass decision
-    e004 = registry.get_many(es, index, [s004.doc_id])[s004.doc_id]
-    kept = _recheck_story(Queries(es, index, cfg), cfg, e000, d000, {})
+    e004 = entry_of(registry.get_many(es, index, [s004.doc_id])[s004.doc_id])
+    kept = _recheck_story(Queries(es, index, cfg), cfg, entry_of(e000), d000, {})
     assert kept.story_id == s000.doc_id  # the earlier founder stays
     moved = _recheck_story(Queries(es, index, cfg), cfg, e004, d004, {})
     assert moved.story_id == s000.doc_id and moved.tier == "story" and moved.matched_id == s000.doc_id

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from ingest.dedup import queries
 from ingest.dedup.decide import Thresholds, entry_for
+from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import FieldWeights, cosine, weighted_cosine, weighted_story_score
 from ingest.dev.evaluation.dedup import make_article
 from ingest.settings import load_settings
@@ -14,8 +15,8 @@ CFG = Thresholds.from_settings(load_settings())
 AT = datetime(2021, 11, 16, 10, tzinfo=UTC)
 
 
-def _entry(body: str = "نص الخبر " * 10) -> dict:
-    return entry_for(make_article("k", "a", "عنوان الخبر الرئيسي", body, AT), CFG, AT)
+def _entry(body: str = "نص الخبر " * 10) -> Entry:
+    return entry_of(entry_for(make_article("k", "a", "عنوان الخبر الرئيسي", body, AT), CFG, AT))
 
 
 def test_weighted_cosine_is_the_plain_cosine() -> None:
@@ -40,7 +41,7 @@ def test_story_query_takes_the_60_best_terms_and_a_tenth_of_them_to_match() -> N
     terms = [next(iter(c["term"].items())) for c in like["should"]]
     assert len(terms) == queries.STORY_QUERY_TERMS and like["minimum_should_match"] == 6
     assert terms[0] == ("title", "head") and ("body", "t099") in terms and ("body", "t000") not in terms
-    assert q["bool"]["must_not"] == [{"ids": {"values": [_entry()["doc_id"]]}}]
+    assert q["bool"]["must_not"] == [{"ids": {"values": [_entry().doc_id]}}]
     assert "range" in q["bool"]["filter"][0]
 
 
@@ -51,7 +52,7 @@ def test_story_query_without_terms_matches_nothing() -> None:
 
 def test_stored_weights_round_trip() -> None:
     own = {"title": FieldWeights({"a": 1.234567}), "body": FieldWeights({"b": 2.0, "c": 0.00001})}
-    back = queries._loaded(queries.stored_weights(own))
+    back = queries.decode_weights(queries.encode_weights(own))
     assert back["title"].terms == {"a": 1.2346} and back["body"].terms == {"b": 2.0, "c": 0.0}
     assert abs(weighted_cosine(back["body"], own["body"]) - 1.0) < 1e-6
 

@@ -24,7 +24,8 @@ from elasticsearch import Elasticsearch
 
 from ingest.dedup import fingerprint as fp
 from ingest.dedup import registry
-from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, iso, stored_weights
+from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, encode_weights, iso
+from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import weighted_story_score
 from ingest.models import Article
 from ingest.settings import Settings
@@ -128,11 +129,7 @@ class Peer:
     root: str
     story_id: str
     order: int
-    doc: Mapping[str, Any]
-
-
-def _rank(entry: Mapping[str, Any]) -> tuple[str, str]:
-    return (entry["event_at"], entry["doc_id"])
+    entry: Entry
 
 
 def entry_for(article: Article, cfg: Thresholds, now: datetime) -> dict[str, Any]:
@@ -188,23 +185,24 @@ def decision_from_registry(doc: Mapping[str, Any]) -> Decision:
     )
 
 
-def _peer(doc: Mapping[str, Any], known: Mapping[str, Decision]) -> Peer:
-    d = known.get(doc["doc_id"])
-    if d is None and doc.get("state") == "decided":
-        d = decision_from_registry(doc)
-    if d is None:
-        return Peer(doc["doc_id"], _rank(doc), False, doc["doc_id"], doc["doc_id"], 0, doc)
-    return Peer(doc["doc_id"], _rank(doc), True, d.duplicate_of or d.doc_id, d.story_id, d.order, doc)
+def _peer(entry: Entry, known: Mapping[str, Decision]) -> Peer:
+    d = known.get(entry.doc_id)
+    if d is not None:
+        return Peer(entry.doc_id, entry.rank, True, d.duplicate_of or d.doc_id, d.story_id, d.order, entry)
+    if entry.decided:
+        root = entry.duplicate_of or entry.doc_id
+        return Peer(entry.doc_id, entry.rank, True, root, entry.story_id, entry.order, entry)
+    return Peer(entry.doc_id, entry.rank, False, entry.doc_id, entry.doc_id, 0, entry)
 
 
-def _match(entry: Mapping[str, Any], other: Mapping[str, Any], cfg: Thresholds) -> tuple[str, float] | None:
+def _match(entry: Entry, other: Entry, cfg: Thresholds) -> tuple[str, float] | None:
     """The strongest duplicate evidence between two registry entries, if any passes its threshold."""
-    if entry["content_hash"] and entry["content_hash"] == other.get("content_hash"):
+    if entry.content_hash and entry.content_hash == other.content_hash:
         return "exact", 1.0
     j = c = 0.0
-    if entry["sig"] and other.get("sig"):
-        j = fp.jaccard(fp.sig_from_b64(entry["sig"]), fp.sig_from_b64(other["sig"]))
-        c = fp.containment(j, entry["n_shingles"], int(other.get("n_shingles") or 0))
+    if entry.sig and other.sig:
+        j = fp.jaccard(fp.sig_from_b64(entry.sig), fp.sig_from_b64(other.sig))
+        c = fp.containment(j, entry.n_shingles, other.n_shingles)
         if j >= cfg.near_jaccard or c >= cfg.near_containment:
             return "near", max(j, c)
     if _same_headline(entry, other) and _bodies_agree(entry, other, max(j, c), cfg):
@@ -212,23 +210,21 @@ def _match(entry: Mapping[str, Any], other: Mapping[str, Any], cfg: Thresholds) 
     return None
 
 
-def _same_headline(entry: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+def _same_headline(entry: Entry, other: Entry) -> bool:
     return bool(
-        entry["title_key"]
-        and entry["title_key"] == other.get("title_key")
-        and entry["source_id"] == other.get("source_id")
-        and len(entry["title_key"].split()) >= MIN_TITLE_WORDS
+        entry.title_key
+        and entry.title_key == other.title_key
+        and entry.source_id == other.source_id
+        and len(entry.title_key.split()) >= MIN_TITLE_WORDS
     )
 
 
-def _bodies_agree(
-    entry: Mapping[str, Any], other: Mapping[str, Any], overlap: float, cfg: Thresholds
-) -> bool:
+def _bodies_agree(entry: Entry, other: Entry, overlap: float, cfg: Thresholds) -> bool:
     """A recurring column title («هذا اليوم في التاريخ») over a new body is not a copy.
 
     Without a body on either side the headline is all there is to go on.
     """
-    if not (entry["sig"] and other.get("sig")):
+    if not (entry.sig and other.sig):
         return True
     return overlap >= cfg.title_body_containment
 
@@ -241,14 +237,14 @@ def _root_orders(
     orders |= {r: known[r].order for r in roots if r in known and known[r].duplicate_of is None}
     missing = roots - orders.keys()
     for doc_id, doc in q.get_many(missing).items():
-        if doc.get("state") == "decided":
-            orders[doc_id] = int(doc["decision"].get("order") or 0)
+        if doc.decided:
+            orders[doc_id] = doc.order
     return {r: orders.get(r, 2**62) for r in roots}
 
 
 def _choose_root(
     q: Queries,
-    entry: Mapping[str, Any],
+    entry: Entry,
     matches: list[tuple[Peer, str, float]],
     known: Mapping[str, Decision],
     self_order: int | None,
@@ -259,27 +255,27 @@ def _choose_root(
         roots = {p.root for p in decided}
         orders = _root_orders(q, roots, [p for p, _, _ in matches], known)
         if self_order is not None:
-            orders[entry["doc_id"]] = self_order
+            orders[entry.doc_id] = self_order
         if orders:
             return min(orders, key=lambda r: (orders[r], r))
     lowest = min((p for p, _, _ in matches), key=lambda p: p.rank)
-    return lowest.doc_id if lowest.rank < _rank(entry) else entry["doc_id"]
+    return lowest.doc_id if lowest.rank < entry.rank else entry.doc_id
 
 
 def _duplicate(
     q: Queries,
     cfg: Thresholds,
-    entry: Mapping[str, Any],
+    entry: Entry,
     known: Mapping[str, Decision],
     self_order: int | None,
 ) -> tuple[str, tuple[Peer, str, float]] | None:
     """(root id, best supporting match) when ``entry`` duplicates a registered article."""
     peers = [_peer(doc, known) for doc in q.dup_candidates(entry)]
-    matches = [(p, *m) for p in peers if (m := _match(entry, p.doc, cfg)) is not None]
+    matches = [(p, *m) for p in peers if (m := _match(entry, p.entry, cfg)) is not None]
     if not matches:
         return None
     root = _choose_root(q, entry, matches, known, self_order)
-    if root == entry["doc_id"]:
+    if root == entry.doc_id:
         return None
     support = [m for m in matches if m[0].root == root or m[0].doc_id == root] or matches
     best = min(support, key=lambda m: (TIER_PRIORITY[m[1]], -m[2], m[0].doc_id))
@@ -293,18 +289,18 @@ def _story_of(q: Queries, root: str, peers: list[Peer], known: Mapping[str, Deci
         if p.doc_id == root and p.decided:
             return p.story_id
     doc = q.get_many([root]).get(root)
-    if doc and doc.get("state") == "decided":
-        return str(doc["decision"]["story_id"])
+    if doc and doc.decided:
+        return doc.story_id
     return root  # the root is still being decided elsewhere: it will found its own story
 
 
 def _scored_peers(
-    q: Queries, cfg: Thresholds, entry: Mapping[str, Any], known: Mapping[str, Decision]
+    q: Queries, cfg: Thresholds, entry: Entry, known: Mapping[str, Decision]
 ) -> list[tuple[float, Peer]]:
     """Recent similar articles with their story score, best first (ties by id: deterministic)."""
     peers = [_peer(doc, known) for doc in q.story_candidates(entry)]
-    w = q.weights([entry["doc_id"], *(p.doc_id for p in peers)])
-    own = w[entry["doc_id"]]
+    w = q.weights([entry.doc_id, *(p.doc_id for p in peers)])
+    own = w[entry.doc_id]
     return sorted(
         ((weighted_story_score(own, w[p.doc_id], cfg.story_title_weight), p) for p in peers),
         key=lambda sp: (-sp[0], sp[1].doc_id),
@@ -314,7 +310,7 @@ def _scored_peers(
 def _story(
     q: Queries,
     cfg: Thresholds,
-    entry: Mapping[str, Any],
+    entry: Entry,
     known: Mapping[str, Decision],
     *,
     own: str | None = None,
@@ -342,16 +338,16 @@ def _story(
         others = sorted(i for i in stories if i != best)
         if (chosen := stories[best]) is not None:
             return best, "story", chosen[0], chosen[1].doc_id, others
-        if own != entry["doc_id"]:
+        if own != entry.doc_id:
             return best, "story", 0.0, "", others
     else:
         others = []
-    earlier = [(s, p) for s, p in above if not p.decided and p.rank < _rank(entry)]
+    earlier = [(s, p) for s, p in above if not p.decided and p.rank < entry.rank]
     if earlier:
         s, p = min(earlier, key=lambda sp: sp[1].rank)
         return p.doc_id, "story", s, p.doc_id, others
     best_score, best_id = max(((s, p.doc_id) for s, p in above), default=(0.0, ""))
-    return entry["doc_id"], "new", best_score, best_id, others
+    return entry.doc_id, "new", best_score, best_id, others
 
 
 def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, Decision]) -> None:
@@ -385,9 +381,9 @@ def _founder_rank(q: Queries, story_id: str) -> tuple[str, str]:
     return q.rank(story_id)
 
 
-def _earliest_founded(q: Queries, entry: Mapping[str, Any], stories: Mapping[str, object]) -> str:
+def _earliest_founded(q: Queries, entry: Entry, stories: Mapping[str, object]) -> str:
     """The story whose founder (a registered article: story id = its doc id) came first."""
-    ranks = q.ranks(i for i in stories if i != entry["doc_id"]) | {entry["doc_id"]: _rank(entry)}
+    ranks = q.ranks(i for i in stories if i != entry.doc_id) | {entry.doc_id: entry.rank}
     return min(stories, key=lambda i: (ranks.get(i, ("~", i)), i))
 
 
@@ -396,21 +392,22 @@ def _founder_story(q: Queries, story_id: str, known: Mapping[str, Decision]) -> 
     followers along (a few hops at most; founders only ever move to earlier stories)."""
     for _ in range(4):
         d = known.get(story_id)
-        if d is None:
+        current = d.story_id if d is not None else None
+        if current is None:
             doc = q.get_many([story_id]).get(story_id)
-            if doc is None or doc.get("state") != "decided":
+            if doc is None or not doc.decided:
                 return story_id
-            d = decision_from_registry(doc)
-        if d.story_id == story_id:
+            current = doc.story_id
+        if current == story_id:
             return story_id
-        story_id = d.story_id
+        story_id = current
     return story_id
 
 
 def _recheck_story(
     q: Queries,
     cfg: Thresholds,
-    entry: Mapping[str, Any],
+    entry: Entry,
     d: Decision,
     known: dict[str, Decision],
 ) -> Decision:
@@ -423,7 +420,7 @@ def _recheck_story(
         story, *_, others = _story(q, cfg, entry, {}, own=own)
         _merge_stories(q, story, others, known)
         return d if story == d.story_id else replace(d, story_id=story)
-    own = entry["doc_id"] if d.tier == "new" else None
+    own = entry.doc_id if d.tier == "new" else None
     story, tier, score, matched, others = _story(q, cfg, entry, {}, own=own)
     _merge_stories(q, story, others, known)
     if story == d.story_id:
@@ -437,22 +434,22 @@ def _recheck_story(
 def _decide_one(
     q: Queries,
     cfg: Thresholds,
-    entry: Mapping[str, Any],
+    entry: Entry,
     known: dict[str, Decision],
     order: int,
     previous: Decision | None = None,
 ) -> Decision:
     self_order = order if previous is not None and previous.duplicate_of is None else None
     base = {
-        "doc_id": entry["doc_id"],
+        "doc_id": entry.doc_id,
         "thresholds": cfg.as_dict(),
         "decided_at": datetime.now(UTC),
         "order": order,
-        "content_hash": entry["content_hash"],
-        "title_key": entry["title_key"],
-        "lsh": tuple(entry["lsh"]),
-        "n_shingles": entry["n_shingles"],
-        "sources": tuple(entry["sources"]),
+        "content_hash": entry.content_hash,
+        "title_key": entry.title_key,
+        "lsh": entry.lsh,
+        "n_shingles": entry.n_shingles,
+        "sources": entry.sources,
     }
     dup = _duplicate(q, cfg, entry, known, self_order)
     if dup is not None:
@@ -473,7 +470,7 @@ def _decide_one(
 def _copy_decision(
     q: Queries,
     cfg: Thresholds,
-    entry: Mapping[str, Any],
+    entry: Entry,
     known: dict[str, Decision],
     root: str,
     match: tuple[Peer, str, float],
@@ -506,8 +503,8 @@ def _new_story_reason(cfg: Thresholds, score: float, matched: str) -> str:
     return "no similar article in the window"
 
 
-def _stored(entry: Mapping[str, Any], d: Decision) -> dict[str, Any]:
-    return {**entry, "state": "decided", "decision": d.registry_fields()}
+def _stored(doc: Mapping[str, Any], d: Decision) -> dict[str, Any]:
+    return {**doc, "state": "decided", "decision": d.registry_fields()}
 
 
 def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -> list[Decision]:
@@ -516,63 +513,69 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     cfg = Thresholds.from_settings(settings)
     q = Queries(es, index, cfg, settings.es_shards)
     now = datetime.now(UTC)
-    entries: dict[str, dict[str, Any]] = {}
+    docs: dict[str, dict[str, Any]] = {}
     for article in articles:
-        entries.setdefault(article.doc_id, entry_for(article, cfg, now))
+        docs.setdefault(article.doc_id, entry_for(article, cfg, now))
     known: dict[str, Decision] = {}
     seq_nos: list[int] = []
-    for doc_id, doc in registry.register(es, index, list(entries.values()), seq_nos).items():
+    for doc_id, doc in registry.register(es, index, list(docs.values()), seq_nos).items():
         if doc.get("state") == "decided":
-            known[doc_id] = _seen_again(q, doc, entries[doc_id])
-    todo = sorted((e for i, e in entries.items() if i not in known), key=_rank)
+            known[doc_id] = _seen_again(q, doc, docs[doc_id])
+    todo = sorted((entry_of(d) for i, d in docs.items() if i not in known), key=lambda e: e.rank)
     first = time.time_ns() // 1000
     q.prefetch_dups(todo)
     q.prefetch_stories(todo)
     q.prefetch_weights(todo)
     for pos, entry in enumerate(todo):
-        known[entry["doc_id"]] = _decide_one(q, cfg, entry, known, first + pos)
-        entry["tw"] = stored_weights(q.weights([entry["doc_id"]])[entry["doc_id"]])
-    registry.write(es, index, [_stored(e, known[e["doc_id"]]) for e in todo])
+        known[entry.doc_id] = _decide_one(q, cfg, entry, known, first + pos)
+        docs[entry.doc_id]["tw"] = encode_weights(q.weights([entry.doc_id])[entry.doc_id])
+    registry.write(es, index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in todo])
     if _raced(q, todo, known, min(seq_nos, default=-1)):
-        _recheck(q, cfg, todo, known)
+        _recheck(q, cfg, todo, docs, known)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
 
-def _raced(q: Queries, todo: list[dict[str, Any]], known: Mapping[str, Decision], seq_no: int) -> bool:
+def _raced(q: Queries, todo: list[Entry], known: Mapping[str, Decision], seq_no: int) -> bool:
     """Could another worker have decided without seeing this batch, or this batch without it?
 
     Only if some candidate was another worker's undecided article, or someone else wrote to the
     registry after this batch was registered. Otherwise the re-check would read exactly the
     registry this batch was decided against: it is skipped.
     """
-    ours = {e["doc_id"] for e in todo}
+    ours = {e.doc_id for e in todo}
     if q.saw_undecided - ours:
         return True
     return q.written_after(seq_no, ours | known.keys())
 
 
-def _recheck(q: Queries, cfg: Thresholds, todo: list[dict[str, Any]], known: dict[str, Decision]) -> None:
+def _recheck(
+    q: Queries,
+    cfg: Thresholds,
+    todo: list[Entry],
+    docs: Mapping[str, dict[str, Any]],
+    known: dict[str, Decision],
+) -> None:
     """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
     q.prefetch_dups(todo)
     for entry in todo:
-        before = known[entry["doc_id"]]
+        before = known[entry.doc_id]
         after = _decide_one(q, cfg, entry, {}, before.order, previous=before)
         if after.duplicate_of != before.duplicate_of:
-            known[entry["doc_id"]] = after
+            known[entry.doc_id] = after
             changed.append(entry)
     if changed:
-        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in changed])
+        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
     moved = []
     q.prefetch_stories(todo)
     for entry in todo:
-        before = known[entry["doc_id"]]
+        before = known[entry.doc_id]
         after = _recheck_story(q, cfg, entry, before, known)
         if after.story_id != before.story_id:
-            known[entry["doc_id"]] = after
+            known[entry.doc_id] = after
             moved.append(entry)
     if moved:
-        registry.write(q.es, q.index, [_stored(e, known[e["doc_id"]]) for e in moved])
+        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in moved])
 
 
 def _resolved(q: Queries, d: Decision, known: Mapping[str, Decision]) -> Decision:

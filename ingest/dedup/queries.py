@@ -11,6 +11,10 @@ it is). Nothing outlives the call: the next call sees every other worker's write
 
 from __future__ import annotations
 
+import base64
+import heapq
+import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +23,11 @@ import elastic_transport
 from elasticsearch import ApiError, Elasticsearch
 
 from ingest.dedup import registry
+from ingest.dedup.registry import FETCH_DUP, FETCH_STORY, Entry, entry_from_hit, entry_of
 from ingest.dedup.similarity import FieldWeights, field_weights
 
 MIN_TITLE_WORDS = 3  # "أخبار" or "عاجل" alone is no evidence of a copy
 DUP_CANDIDATES = 100
-STORY_FIELDS = ["doc_id", "event_at", "state", "decision", "tw"]  # a story candidate: what is scored
 STORY_QUERY_TERMS = 60
 
 
@@ -33,8 +37,8 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def window(entry: Mapping[str, Any], hours: float) -> dict[str, Any]:
-    at = datetime.fromisoformat(entry["event_at"])
+def window(entry: Entry, hours: float) -> dict[str, Any]:
+    at = datetime.fromisoformat(entry.event_at)
     return {
         "range": {
             "event_at": {"gte": iso(at - timedelta(hours=hours)), "lte": iso(at + timedelta(hours=hours))}
@@ -42,21 +46,21 @@ def window(entry: Mapping[str, Any], hours: float) -> dict[str, Any]:
     }
 
 
-def dup_query(entry: Mapping[str, Any], cfg: Any) -> dict[str, Any]:
+def dup_query(entry: Entry, cfg: Any) -> dict[str, Any]:
     """Same body hash, a shared LSH band key, or the same headline from the same outlet."""
     should: list[dict[str, Any]] = []
-    if entry["content_hash"]:
-        should.append({"term": {"content_hash": entry["content_hash"]}})
+    if entry.content_hash:
+        should.append({"term": {"content_hash": entry.content_hash}})
         should.append(
-            {"bool": {"filter": [{"terms": {"lsh": entry["lsh"]}}, window(entry, cfg.near_window_hours)]}}
+            {"bool": {"filter": [{"terms": {"lsh": list(entry.lsh)}}, window(entry, cfg.near_window_hours)]}}
         )
-    if len(entry["title_key"].split()) >= MIN_TITLE_WORDS:
+    if len(entry.title_key.split()) >= MIN_TITLE_WORDS:
         should.append(
             {
                 "bool": {
                     "filter": [
-                        {"term": {"title_key": entry["title_key"]}},
-                        {"term": {"source_id": entry["source_id"]}},
+                        {"term": {"title_key": entry.title_key}},
+                        {"term": {"source_id": entry.source_id}},
                         window(entry, cfg.title_window_hours),
                     ]
                 }
@@ -66,18 +70,18 @@ def dup_query(entry: Mapping[str, Any], cfg: Any) -> dict[str, Any]:
         "bool": {
             "should": should or [{"match_none": {}}],
             "minimum_should_match": 1,
-            "must_not": [{"ids": {"values": [entry["doc_id"]]}}],
+            "must_not": [{"ids": {"values": [entry.doc_id]}}],
         }
     }
 
 
-def story_query(entry: Mapping[str, Any], own: Mapping[str, FieldWeights], cfg: Any) -> dict[str, Any]:
+def story_query(entry: Entry, own: Mapping[str, FieldWeights], cfg: Any) -> dict[str, Any]:
     """What ``more_like_this`` would run (its 60 best terms, 10% of them to match, no boosts),
     built from the weights already computed: the node neither re-reads nor re-analyses the text."""
-    ranked = sorted(
-        ((w, field, term) for field in ("title", "body") for term, w in own[field].terms.items()),
-        key=lambda x: (-x[0], x[1], x[2]),
-    )[:STORY_QUERY_TERMS]
+    ranked = heapq.nsmallest(
+        STORY_QUERY_TERMS,
+        ((-w, field, term) for field in ("title", "body") for term, w in own[field].terms.items()),
+    )
     if not ranked:
         return {"match_none": {}}
     should = [{"term": {field: term}} for _, field, term in ranked]
@@ -86,18 +90,22 @@ def story_query(entry: Mapping[str, Any], own: Mapping[str, FieldWeights], cfg: 
         "bool": {
             "must": [like],
             "filter": [window(entry, cfg.story_window_hours)],
-            "must_not": [{"ids": {"values": [entry["doc_id"]]}}],
+            "must_not": [{"ids": {"values": [entry.doc_id]}}],
         }
     }
 
 
-def stored_weights(weights: Mapping[str, FieldWeights]) -> dict[str, dict[str, float]]:
-    """The ``tw`` registry field: weights rounded (4 digits change no decision, halve the bytes)."""
-    return {f: {t: round(w, 4) for t, w in fw.terms.items()} for f, fw in weights.items()}
+def encode_weights(weights: Mapping[str, FieldWeights]) -> str:
+    """The ``tw`` registry field (binary doc values): weights rounded (4 digits change no
+    decision), JSON, zlib, base64: a candidate's weights are read with its doc values."""
+    tw = {f: {t: round(w, 4) for t, w in fw.terms.items()} for f, fw in weights.items()}
+    raw = json.dumps(tw, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 
 
-def _loaded(tw: Mapping[str, Mapping[str, float]]) -> dict[str, FieldWeights]:
-    return {f: FieldWeights(dict(tw.get(f) or {})) for f in ("title", "body")}
+def decode_weights(tw: str) -> dict[str, FieldWeights]:
+    data = json.loads(zlib.decompress(base64.b64decode(tw)))
+    return {f: FieldWeights(dict(data.get(f) or {})) for f in ("title", "body")}
 
 
 class Queries:
@@ -105,30 +113,28 @@ class Queries:
 
     def __init__(self, es: Elasticsearch, index: str, cfg: Any, shards: int = 1) -> None:
         self.es, self.index, self.cfg, self.shards = es, index, cfg, shards
-        self._dups: dict[str, list[dict[str, Any]]] = {}
-        self._stories: dict[str, list[dict[str, Any]]] = {}
+        self._dups: dict[str, list[Entry]] = {}
+        self._stories: dict[str, list[Entry]] = {}
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
         self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
 
     # --- batched candidate searches (one msearch per pass) ---
 
-    def prefetch_dups(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        bodies = [(dup_query(e, self.cfg), DUP_CANDIDATES, registry.CANDIDATE_FIELDS) for e in entries]
-        self._dups = dict(zip((e["doc_id"] for e in entries), self._msearch(bodies), strict=True))
+    def prefetch_dups(self, entries: Sequence[Entry]) -> None:
+        bodies = [(dup_query(e, self.cfg), DUP_CANDIDATES, FETCH_DUP) for e in entries]
+        self._dups = dict(zip((e.doc_id for e in entries), self._msearch(bodies), strict=True))
 
-    def prefetch_stories(self, entries: Sequence[Mapping[str, Any]]) -> None:
+    def prefetch_stories(self, entries: Sequence[Entry]) -> None:
         n = self.cfg.story_candidates
-        own = self.weights(e["doc_id"] for e in entries)
-        bodies = [(story_query(e, own[e["doc_id"]], self.cfg), n, STORY_FIELDS) for e in entries]
-        self._stories = dict(zip((e["doc_id"] for e in entries), self._msearch(bodies), strict=True))
-        for hits in self._stories.values():
-            self._remember(hits)
+        own = self.weights(e.doc_id for e in entries)
+        bodies = [(story_query(e, own[e.doc_id], self.cfg), n, FETCH_STORY) for e in entries]
+        self._stories = dict(zip((e.doc_id for e in entries), self._msearch(bodies), strict=True))
 
-    def prefetch_weights(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Term weights of the batch and of every story candidate it has: one term-vectors call."""
-        ids = [e["doc_id"] for e in entries]
-        ids += [h["doc_id"] for hits in self._stories.values() for h in hits]
+    def prefetch_weights(self, entries: Sequence[Entry]) -> None:
+        """Term weights of the batch and of every story candidate without stored ones: one call."""
+        ids = [e.doc_id for e in entries]
+        ids += [h.doc_id for hits in self._stories.values() for h in hits]
         self.weights(ids)
 
     def written_after(self, seq_no: int, ours: Iterable[str]) -> bool:
@@ -150,38 +156,34 @@ class Queries:
         except (elastic_transport.TransportError, ApiError) as exc:
             raise registry._translate("count", exc) from exc
 
-    def dup_candidates(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if (hits := self._dups.pop(entry["doc_id"], None)) is not None:
+    def dup_candidates(self, entry: Entry) -> list[Entry]:
+        if (hits := self._dups.pop(entry.doc_id, None)) is not None:
             return hits
-        return self._seen(
-            registry.search(self.es, self.index, dup_query(entry, self.cfg), size=DUP_CANDIDATES)
-        )
+        return self._msearch([(dup_query(entry, self.cfg), DUP_CANDIDATES, FETCH_DUP)])[0]
 
-    def story_candidates(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if (hits := self._stories.pop(entry["doc_id"], None)) is not None:
+    def story_candidates(self, entry: Entry) -> list[Entry]:
+        if (hits := self._stories.pop(entry.doc_id, None)) is not None:
             return hits
-        query = story_query(entry, self.weights([entry["doc_id"]])[entry["doc_id"]], self.cfg)
-        size = self.cfg.story_candidates
-        hits = registry.search(self.es, self.index, query, size=size, fields=STORY_FIELDS)
-        return self._remember(self._seen(hits))
+        query = story_query(entry, self.weights([entry.doc_id])[entry.doc_id], self.cfg)
+        return self._msearch([(query, self.cfg.story_candidates, FETCH_STORY)])[0]
 
-    def _remember(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Candidates carrying their stored weights need no term-vectors call."""
+    def _remember(self, hits: list[Entry]) -> list[Entry]:
+        """Candidates carrying their stored weights need no term-vectors call; pending ones are
+        noted (a race may be on)."""
         for h in hits:
-            if h.get("tw") and h["doc_id"] not in self._weights:
-                self._weights[h["doc_id"]] = _loaded(h["tw"])
+            if h.tw and h.doc_id not in self._weights:
+                self._weights[h.doc_id] = decode_weights(h.tw)
+        self.saw_undecided |= {h.doc_id for h in hits if not h.decided}
         return hits
 
-    def _seen(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.saw_undecided |= {h["doc_id"] for h in hits if h.get("state") != "decided"}
-        return hits
-
-    def _msearch(self, bodies: list[tuple[dict[str, Any], int, list[str]]]) -> list[list[dict[str, Any]]]:
+    def _msearch(self, bodies: list[tuple[dict[str, Any], int, list[Any]]]) -> list[list[Entry]]:
+        """One round trip; each hit read from doc values only (``stored_fields: _none_``)."""
         if not bodies:
             return []
         lines: list[dict[str, Any]] = []
         for query, size, fields in bodies:
-            lines += [{"index": self.index}, {"query": query, "size": size, "_source": fields}]
+            body = {"query": query, "size": size, "_source": False, "stored_fields": "_none_"}
+            lines += [{"index": self.index}, {**body, "docvalue_fields": fields}]
         try:
             answers = self.es.msearch(searches=lines)["responses"]
         except (elastic_transport.TransportError, ApiError) as exc:
@@ -190,9 +192,7 @@ class Queries:
         for answer in answers:
             if "error" in answer:
                 raise registry.StoreError(f"dedup registry: msearch: {answer['error']}")
-            out.append(
-                self._seen([{**h["_source"], "_score": h["_score"] or 0.0} for h in answer["hits"]["hits"]])
-            )
+            out.append(self._remember([entry_from_hit(h) for h in answer["hits"]["hits"]]))
         return out
 
     # --- term weights, computed once per article and call ---
@@ -210,9 +210,9 @@ class Queries:
 
     # --- registry documents ---
 
-    def get_many(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        docs = registry.get_many(self.es, self.index, ids)
-        self._ranks |= {i: (d["event_at"], d["doc_id"]) for i, d in docs.items()}
+    def get_many(self, ids: Iterable[str]) -> dict[str, Entry]:
+        docs = {i: entry_of(d) for i, d in registry.get_many(self.es, self.index, ids).items()}
+        self._ranks |= {i: d.rank for i, d in docs.items()}
         return docs
 
     def rank(self, doc_id: str) -> tuple[str, str]:

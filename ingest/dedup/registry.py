@@ -10,10 +10,12 @@ them, or changed with optimistic concurrency (``if_seq_no``/``if_primary_term``)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import elastic_transport
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
+from pydantic import TypeAdapter
 
 from ingest import store
 from ingest.errors import StoreError, StoreUnavailable
@@ -33,6 +35,68 @@ CANDIDATE_FIELDS = [
     "title",
     "sources",
 ]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registry document as the dedup rules read it: the article being decided, or a candidate.
+
+    Why a typed copy instead of the stored dict: candidates are read from doc values (no
+    ``_source``, see ``FETCH``), the article itself from what it registers; the rules see one shape.
+    """
+
+    doc_id: str
+    event_at: str  # ISO 8601, seconds, UTC offset "+00:00": (event_at, doc_id) orders articles
+    source_id: str = ""
+    content_hash: str = ""
+    title_key: str = ""
+    sig: str = ""  # MinHash signature, base64 (fingerprint.sig_b64)
+    n_shingles: int = 0
+    lsh: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    state: str = "pending"
+    story_id: str = ""  # decision.story_id, once decided
+    duplicate_of: str | None = None
+    order: int = 0
+    tw: str = ""  # the story term weights, encoded (queries.encode_weights)
+
+    @property
+    def rank(self) -> tuple[str, str]:
+        return (self.event_at, self.doc_id)
+
+    @property
+    def decided(self) -> bool:
+        return self.state == "decided"
+
+
+ENTRY = TypeAdapter(Entry)
+_DECISION_KEYS = {"story_id": "story_id", "duplicate_of": "duplicate_of", "order": "order"}
+
+
+def entry_of(source: Mapping[str, Any]) -> Entry:
+    """The typed entry of a stored document (``_source``) or of a registration document."""
+    fields = {k: source[k] for k in ENTRY_FIELDS if k in source and source[k] is not None}
+    decision = source.get("decision") or {}
+    fields |= {k: decision[k] for k in _DECISION_KEYS if decision.get(k) is not None}
+    return ENTRY.validate_python(fields)
+
+
+ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
+# What a candidate hit returns, read from doc values: no stored-field block is decompressed and no
+# JSON ``_source`` parsed per hit (that was 1 ms per story candidate, most of the node's time).
+_DATE = "strict_date_time_no_millis"
+FETCH_DUP = ["doc_id", {"field": "event_at", "format": _DATE}, "source_id", "content_hash", "title_key",
+             "sig", "n_shingles", "state", "decision.story_id", "decision.duplicate_of", "decision.order"]
+FETCH_STORY = ["doc_id", {"field": "event_at", "format": _DATE}, "state", "decision.story_id",
+               "decision.duplicate_of", "decision.order", "tw"]
+
+
+def entry_from_hit(hit: Mapping[str, Any]) -> Entry:
+    """The typed entry of a search hit fetched with ``FETCH_*`` (doc values, single-valued)."""
+    values = {k.removeprefix("decision."): v[0] for k, v in hit.get("fields", {}).items()}
+    if at := values.get("event_at"):
+        values["event_at"] = at.replace("Z", "+00:00")
+    return ENTRY.validate_python(values)
 
 
 def alias(settings: Settings) -> str:

@@ -72,8 +72,8 @@ def weighted_cosine(a: FieldWeights, b: FieldWeights) -> float:
     """``cosine`` over precomputed weights and norms (the same value, without recomputing them)."""
     if not a.terms or not b.terms or not a.norm or not b.norm:
         return 0.0
-    small, large = (a.terms, b.terms) if len(a.terms) <= len(b.terms) else (b.terms, a.terms)
-    return sum(w * large.get(t, 0.0) for t, w in small.items()) / (a.norm * b.norm)
+    x, y = a.terms, b.terms
+    return sum(x[t] * y[t] for t in x.keys() & y.keys()) / (a.norm * b.norm)  # shared terms only
 
 
 def weighted_story_score(
