@@ -40,7 +40,7 @@ def run(ctx: Context) -> Result:
     ingest = str(Path(sys.executable).with_name("ingest"))
     res = Result("cli", ["command", "median s", "python -c pass / cmd", "eager import / cmd"])
     with scratch(ctx) as cfg:
-        env = {**os.environ, "INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix}
+        env = {**os.environ, "INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix}
         base = _median_seconds([sys.executable, "-c", "pass"], env, runs)
         eager = _median_seconds([sys.executable, "-c", EAGER], env, runs)
         commands = {"help": [ingest, "--help"], "search": [ingest, "search", "غزة"]}

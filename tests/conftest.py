@@ -17,16 +17,17 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.dev import node
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings, load_settings
 
-SEEDS = load_settings().seeds_dir
+SEEDS = CorpusPaths().seeds_dir
 
 
 @pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
     """URL of a healthy node: INGEST_TEST_ES_URL, else the embedded one (reused, or started and
     stopped at the end; raises with the node's log tail when it cannot start)."""
-    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
+    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().files.cache_dir) as url:
         yield url
 
 

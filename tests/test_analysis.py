@@ -45,7 +45,7 @@ TATWEEL = "\u0640"
 @pytest.fixture(scope="session")
 def analysis_es() -> Iterator[Elasticsearch]:
     """INGEST_TEST_ES_URL if set, else the embedded node (started if needed; fails, never skips)."""
-    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
+    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().files.cache_dir) as url:
         yield Elasticsearch(url, request_timeout=60)
 
 

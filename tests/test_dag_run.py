@@ -29,12 +29,13 @@ from airflow.utils.session import create_session
 
 from ingest import demo, store
 from ingest.airflow_support import NEW_ARTICLES_ASSET
+from ingest.dev.paths import CorpusPaths
 from ingest.evaluation.server import LoopbackServer
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-SITE = demo.load_site(Settings().seeds_dir)
+SITE = demo.load_site(CorpusPaths().seeds_dir)
 GOOD_PAGES = sorted(a.path for a in SITE.articles if not a.outlet.broken)
 WIRE = "/wire/2021/11/armenian-defence-ministry-12-captured.html"   # republishes /sahil/armenia-...
 COPY = "/wire/2022/09/armenia-shelling-decreases.html"              # copies /rased/shelling-decreases
@@ -126,7 +127,7 @@ def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings
     dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
 
     def run(es_url: str) -> Any:
-        extra = {"index_prefix": settings.index_prefix, "sources_file": str(sources),
+        extra = {"index_prefix": settings.es.index_prefix, "sources_file": str(sources),
                  "allowed_networks": ["127.0.0.1/32"], "per_host_delay": 0, "es_max_retries": 0}
         monkeypatch.setenv("AIRFLOW_CONN_NEWS_ES", json.dumps({"conn_type": "generic", "host": es_url,
                                                                 "extra": extra}))
@@ -137,7 +138,7 @@ def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings
 
 def articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:
     """Indexed articles by URL path."""
-    alias = store.alias_name(settings.index_prefix, "articles")
+    alias = store.alias_name(settings.es.index_prefix, "articles")
     es.indices.refresh(index=alias)
     hits = es.search(index=alias, size=100, query={"match_all": {}})["hits"]["hits"]
     assert len(hits) < 100
@@ -145,7 +146,7 @@ def articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:
 
 
 def source_state(es: Elasticsearch, settings: Settings, source_id: str) -> dict:
-    return es.get(index=store.alias_name(settings.index_prefix, "sources"), id=source_id)["_source"]
+    return es.get(index=store.alias_name(settings.es.index_prefix, "sources"), id=source_id)["_source"]
 
 
 def xcom(run: Any, task_id: str) -> Any:
@@ -201,7 +202,7 @@ def test_run_indexes_groups_duplicates_records_the_broken_source_and_reruns_idem
 def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_once(
         run_ingest: Callable[..., Any], proxy: CuttingProxy, es: Elasticsearch, settings: Settings) -> None:
     # the first bulk request writing articles (in dedup_and_index) never reaches the node
-    proxy.cut_next(f'"_index":"{settings.index_prefix}-articles"'.encode())
+    proxy.cut_next(f'"_index":"{settings.es.index_prefix}-articles"'.encode())
     run = run_ingest(proxy.url)
     assert proxy.cuts == 1
     assert run.state == "success"
@@ -212,6 +213,6 @@ def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_o
     for variant, original in ORIGINAL_OF.items():
         assert docs[variant]["duplicate_of"] == docs[original]["_id"], variant
     assert sorted(xcom(run, "dedup_and_index")["indexed"]) == sorted(d["_id"] for d in docs.values())
-    registry = store.alias_name(settings.index_prefix, "dedup")
+    registry = store.alias_name(settings.es.index_prefix, "dedup")
     es.indices.refresh(index=registry)
     assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either

@@ -29,11 +29,11 @@ KIBANA_OUT = Path("kibana/rules/alerts")
 def list_rules() -> None:
     """Show every rule with its query validated by the node, and every unusable rule with the reason."""
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     es = store.connect(cfg)
-    index = store.alias_name(cfg.index_prefix, "articles")
+    index = store.alias_name(cfg.es.index_prefix, "articles")
     problems = list(ruleset.problems)
-    table = Table("rule", "mode", "channels", "query", "valid", title=str(cfg.rules_file))
+    table = Table("rule", "mode", "channels", "query", "valid", title=str(cfg.alerts.rules_file))
     for rule in ruleset.rules:
         name = rule.name if rule.enabled else f"{rule.name} (disabled)"
         error = validate_rule(es, index, rule)
@@ -54,11 +54,11 @@ def test_rule(rule_name: str = typer.Argument(..., metavar="RULE"),
               limit: int = typer.Option(500, help="At most this many matching articles.")) -> None:
     """Dry run: what RULE would fire on articles indexed or published since --since (sends nothing)."""
     cfg = settings()
-    rule = load_rules(cfg.rules_file).rule(rule_name)
+    rule = load_rules(cfg.alerts.rules_file).rule(rule_name)
     start = datetime.now(UTC) - parse_duration(since)
     es = store.connect(cfg)
     try:
-        hits = search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule,
+        hits = search_rule(es, store.alias_name(cfg.es.index_prefix, "articles"), rule,
                            extra_filters=[since_filter(start)], size=limit)
     except RuleError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -91,7 +91,7 @@ def history(rule: str = typer.Option(None, help="Only this rule."),
     """Deliveries with their alert, headlines, story, matched terms, channel, status and attempts."""
     cfg = settings()
     es = store.connect(cfg)
-    index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
+    index = store.alias_name(cfg.es.index_prefix, delivery.DELIVERIES_KIND)
     rows = delivery.history(es, index, rule=rule, status=status, size=limit)
     render_history(rows, _headlines(es, cfg, rows), as_json=as_json)
 
@@ -101,7 +101,7 @@ def _headlines(es: Elasticsearch, cfg: Settings, rows: list[dict]) -> dict[str, 
     from ingest.search import articles_by_id
 
     ids = [i for row in rows for i in row.get("article_ids", [])]
-    refs = articles_by_id(es, store.alias_name(cfg.index_prefix, "articles"), ids)
+    refs = articles_by_id(es, store.alias_name(cfg.es.index_prefix, "articles"), ids)
     return {i: ref.title for i, ref in refs.items()}
 
 
@@ -128,7 +128,7 @@ def render_history(rows: list[dict], headlines: dict[str, str], *, as_json: bool
 def load() -> None:
     """Copy the usable rules from the rules file into the alert_rules index."""
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     ids = store_rules(store.connect(cfg), cfg, ruleset, now=datetime.now(UTC))
     console.print(f"{len(ids)} rule(s) stored; {len(ruleset.problems)} problem(s)")
 
@@ -141,8 +141,8 @@ def export_kibana(out: Annotated[Path, typer.Option(help="Folder for <rule>.json
                   ) -> None:
     """Write each usable rule as a Kibana `.es-query` rule (body of POST /api/alerting/rule)."""
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
-    paths = kibana.export(ruleset, out, index=store.alias_name(cfg.index_prefix, "articles"),
+    ruleset = load_rules(cfg.alerts.rules_file)
+    paths = kibana.export(ruleset, out, index=store.alias_name(cfg.es.index_prefix, "articles"),
                           time_field=time_field, connector_id=connector_id)
     for path in paths:
         console.print(f"wrote {path}")

@@ -9,6 +9,7 @@ import typer
 
 from ingest import store
 from ingest.cli.common import console, reports_errors, settings
+from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,16 +30,17 @@ def dedup(
 
     cfg = settings()
     es = store.connect(cfg)
-    background = ev.load_saudinewsnet(cfg.fixtures_dir / "arabic-news" / "saudinewsnet")[:background_size]
+    news = CorpusPaths().fixtures_dir / "arabic-news"
+    background = ev.load_saudinewsnet(news / "saudinewsnet")[:background_size]
     # Also without background: the story score must hold in a small index (a demo, a new deployment).
     for bg in (background, []) if background else ([],):
         for line in ev.evaluate_labelled(es, cfg, directory, background=bg):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if corpus:
-        for line in ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit):
+        for line in ev.evaluate_corpus(es, cfg, news, limit=limit):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if ans:
-        for line in ev.evaluate_ans(es, cfg, cfg.fixtures_dir / "arabic-news" / "ans_stance"):
+        for line in ev.evaluate_ans(es, cfg, news / "ans_stance"):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -56,8 +58,7 @@ def extraction(
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
     from ingest.evaluation import extraction as ev
 
-    cfg = settings()
-    for line in ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit):
+    for line in ev.evaluate(directory or CorpusPaths().fixtures_dir / "extraction-benchmark", limit=limit):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -73,7 +74,7 @@ def crawl(
     from ingest.evaluation import crawl as ev
 
     cfg = settings()
-    for line in ev.evaluate(cfg, directory or cfg.fixtures_dir):
+    for line in ev.evaluate(cfg, directory or CorpusPaths().fixtures_dir):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -90,6 +91,5 @@ def dates(
     """Publication-date accuracy per family on labelled strings and on the gold-dated real pages."""
     from ingest.evaluation import dates as ev
 
-    cfg = settings()
-    for line in ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"):
+    for line in ev.evaluate(labelled, CorpusPaths().fixtures_dir / "pages" / "arabic"):
         console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -31,7 +31,7 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
     says is due, index, then the alert rules over what it indexed (like the DAG).
     Exit code 0 = all good, 1 = some items failed (see the summary)."""
     cfg = settings()
-    source_list = load_sources(sources or cfg.sources_file)
+    source_list = load_sources(sources or cfg.files.sources_file)
     while True:
         started = datetime.now(UTC) - timedelta(seconds=1)  # indexed_at is set by this same clock
         summary = _one_pass(cfg, source_list, force)

@@ -29,7 +29,7 @@ AllOption = Annotated[bool, typer.Option("--all", help="Also check disabled entr
 def list_sources(sources: SourcesOption = None, as_json: JsonOption = False) -> None:
     """Validate the sources file and list its entries."""
     cfg = settings()
-    render_sources(load_sources(sources or cfg.sources_file), as_json=as_json)
+    render_sources(load_sources(sources or cfg.files.sources_file), as_json=as_json)
 
 
 def render_sources(entries: list[Source], *, as_json: bool) -> None:
@@ -48,7 +48,7 @@ def render_sources(entries: list[Source], *, as_json: bool) -> None:
 def check(sources: SourcesOption = None, all_sources: AllOption = False) -> None:
     """Poll each source without indexing; print HTTP/parse health and the stored state if reachable."""
     cfg = settings()
-    entries = [s for s in load_sources(sources or cfg.sources_file) if all_sources or s.enabled]
+    entries = [s for s in load_sources(sources or cfg.files.sources_file) if all_sources or s.enabled]
     stored = _stored_states(cfg, [s.id for s in entries])
     table = Table("source", "health now", "items", "stored state")
     failures = 0
@@ -95,7 +95,7 @@ def add(url: Annotated[str, typer.Argument(help="A feed URL, or a homepage whose
     from ingest.sourcesfile import append_source, discover_feeds, source_id_for
 
     cfg = settings()
-    path = sources or cfg.sources_file
+    path = sources or cfg.files.sources_file
     try:
         feeds, title = discover_feeds(cfg, url)
     except IngestError as exc:
@@ -130,7 +130,7 @@ def import_opml(opml: Annotated[Path, typer.Argument(help="OPML file (e.g. expor
     """Append every feed of an OPML file not yet listed (by URL) to the sources file."""
     from ingest.sourcesfile import append_source, read_opml
 
-    path = sources or settings().sources_file
+    path = sources or settings().files.sources_file
     existing = load_sources(path) if path.exists() else []
     known = {s.url for s in existing}
     found, problems = read_opml(opml, [s.id for s in existing])
@@ -151,7 +151,7 @@ def export_opml(sources: SourcesOption = None,
     """The sources file's feeds as OPML 2.0 (for any feed reader)."""
     from ingest.sourcesfile import write_opml
 
-    data = write_opml(load_sources(sources or settings().sources_file))
+    data = write_opml(load_sources(sources or settings().files.sources_file))
     if out is None:
         typer.echo(data.decode("utf-8"))
     else:

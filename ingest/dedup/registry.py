@@ -36,7 +36,7 @@ CANDIDATE_FIELDS = [
 
 
 def alias(settings: Settings) -> str:
-    return store.alias_name(settings.index_prefix, KIND)
+    return store.alias_name(settings.es.index_prefix, KIND)
 
 
 def _translate(what: str, exc: Exception) -> Exception:
