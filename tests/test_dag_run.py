@@ -126,9 +126,14 @@ def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings
     monkeypatch.setenv("INGEST_DAG_MAX_RETRY_DELAY_SECONDS", "4")
     dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
 
+    # The connection's extras may set Elasticsearch knobs only (airflow_support.EXTRAS); the rest
+    # comes from the environment, as in a deployment.
+    monkeypatch.setenv("INGEST_SOURCES_FILE", str(sources))
+    monkeypatch.setenv("INGEST_ALLOWED_NETWORKS", '["127.0.0.1/32"]')
+    monkeypatch.setenv("INGEST_PER_HOST_DELAY", "0")
+
     def run(es_url: str) -> Any:
-        extra = {"index_prefix": settings.es.index_prefix, "sources_file": str(sources),
-                 "allowed_networks": ["127.0.0.1/32"], "per_host_delay": 0, "es_max_retries": 0}
+        extra = {"index_prefix": settings.es.index_prefix, "es_max_retries": 0}
         monkeypatch.setenv("AIRFLOW_CONN_NEWS_ES", json.dumps({"conn_type": "generic", "host": es_url,
                                                                 "extra": extra}))
         return dag.test()
