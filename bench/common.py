@@ -68,7 +68,7 @@ def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
 
 @contextlib.contextmanager
 def node(settings: Settings) -> Iterator[str]:
-    """URL of a healthy node: ``settings.es_url``, the running embedded node, or one started here
+    """URL of a healthy node: ``settings.es.url``, the running embedded node, or one started here
     (and stopped again at the end, since nobody else asked for it)."""
     from ingest.dev.node import serving
 

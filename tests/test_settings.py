@@ -63,7 +63,8 @@ def test_overriding_one_field_keeps_the_groups_environment_values(monkeypatch: p
     monkeypatch.setenv("INGEST_CONCURRENCY", "3")
     monkeypatch.setenv("INGEST_USER_AGENT", "Env Agent/1.0")
     monkeypatch.setenv("INGEST_PER_HOST_DELAY", "9")
-    for cfg in (load_settings(fetch={"per_host_delay": 0}), load_settings(per_host_delay=0)):
+    flat = {"per_host_delay": 0}  # the flat form that helpers pass on
+    for cfg in (load_settings(fetch={"per_host_delay": 0}), load_settings(**flat)):
         fetch = cfg.fetch
         assert (fetch.per_host_delay, fetch.concurrency, fetch.user_agent) == (0, 3, "Env Agent/1.0")
     changed = load_settings().changed(fetch={"concurrency": 5})
