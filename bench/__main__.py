@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     t0 = time.perf_counter()
     with node(base) as url:
-        settings = base.model_copy(update={"es_url": url})
+        settings = base.changed(es={"url": url})
         ctx = Context(settings, store.connect(settings), mode, args.workers, args.profile, args.results_dir)
         ctx.results_dir.mkdir(parents=True, exist_ok=True)
         results = run(names, ctx)

@@ -51,7 +51,7 @@ def run(ctx: Context) -> Result:
     res = Result("cli", ["command", "median s", "python -c pass / cmd", "client import / cmd",
                          "eager import / cmd"])
     with scratch(ctx) as cfg:
-        env = {**os.environ, "INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix}
+        env = {**os.environ, "INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix}
         base = _median_seconds([sys.executable, "-c", "pass"], env, runs)
         floor = _median_seconds([sys.executable, "-c", FLOOR], env, runs)
         eager = _median_seconds([sys.executable, "-c", EAGER], env, runs)

@@ -60,7 +60,7 @@ def default_workers() -> int:
 def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
     """Settings with a fresh ``<scratch_prefix>-*`` index prefix, templates applied; indices deleted after."""
     prefix = f"{ctx.scratch_prefix}-{uuid.uuid4().hex[:10]}"
-    cfg = ctx.settings.model_copy(update={"index_prefix": prefix, **overrides})
+    cfg = ctx.settings.changed(es={"index_prefix": prefix}, **overrides)
     store.apply_templates(ctx.es, cfg)
     try:
         yield cfg
@@ -70,11 +70,11 @@ def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
 
 @contextlib.contextmanager
 def node(settings: Settings) -> Iterator[str]:
-    """URL of a healthy node: ``settings.es_url``, the running embedded node, or one started here
+    """URL of a healthy node: ``settings.es.url``, the running embedded node, or one started here
     (and stopped again at the end, since nobody else asked for it)."""
     from ingest.dev.node import serving
 
-    with serving(settings.es_url, settings.cache_dir) as url:
+    with serving(settings.es.url, settings.files.cache_dir) as url:
         yield url
 
 

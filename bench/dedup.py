@@ -19,6 +19,7 @@ from bench.common import Context, Result, Stopwatch, percentile, profiled, run_w
 from ingest import dedup
 from ingest.dedup import fingerprint as fp
 from ingest.dev.evaluation import dedup as ev
+from ingest.dev.paths import CorpusPaths
 from ingest.models import Article
 from ingest.settings import PROJECT_ROOT
 
@@ -87,7 +88,7 @@ def es_workers(ctx: Context, articles: list[Article], workers: int) -> float:
 def in_memory(ctx: Context, articles: list[Article]) -> tuple[float, list[float], dict[str, str]]:
     """Exact body hash, then MinHashLSH candidates confirmed by estimated Jaccard; groups by root."""
     s = ctx.settings
-    lsh = MinHashLSH(threshold=s.dedup_near_jaccard, num_perm=s.dedup_num_perm)
+    lsh = MinHashLSH(threshold=s.dedup.near_jaccard, num_perm=s.dedup.num_perm)
     by_hash: dict[str, str] = {}
     sigs: dict[str, MinHash] = {}
     root: dict[str, str] = {}
@@ -102,14 +103,14 @@ def in_memory(ctx: Context, articles: list[Article]) -> tuple[float, list[float]
 
 def _decide_in_memory(a: Article, s: Any, lsh: MinHashLSH, by_hash: dict, sigs: dict, root: dict) -> str:
     f = fp.fingerprint(
-        a.title, a.body, shingle_size=s.dedup_shingle_size, num_perm=s.dedup_num_perm, bands=s.dedup_lsh_bands
+        a.title, a.body, shingle_size=s.dedup.shingle_size, num_perm=s.dedup.num_perm, bands=s.dedup.lsh_bands
     )
     if not f.sig:
         return a.doc_id
     if f.content_hash in by_hash:
         return root[by_hash[f.content_hash]]
-    m = MinHash(num_perm=s.dedup_num_perm, seed=fp.MINHASH_SEED, hashvalues=f.sig, scheme=fp.MINHASH_SCHEME)
-    matches = sorted(c for c in lsh.query(m) if sigs[c].jaccard(m) >= s.dedup_near_jaccard)
+    m = MinHash(num_perm=s.dedup.num_perm, seed=fp.MINHASH_SEED, hashvalues=f.sig, scheme=fp.MINHASH_SCHEME)
+    matches = sorted(c for c in lsh.query(m) if sigs[c].jaccard(m) >= s.dedup.near_jaccard)
     by_hash[f.content_hash] = a.doc_id
     sigs[a.doc_id] = m
     lsh.insert(a.doc_id, m)
@@ -119,7 +120,7 @@ def _decide_in_memory(a: Article, s: Any, lsh: MinHashLSH, by_hash: dict, sigs: 
 def run(ctx: Context) -> Result:
     from bench.corpus import arabic_articles
 
-    real = list(arabic_articles(ctx.settings.fixtures_dir))
+    real = list(arabic_articles(CorpusPaths().fixtures_dir))
     lat_articles, batch_articles = real[: ctx.size(LATENCY_N)], real[: ctx.size(BATCH_N)]
     single_s, single_lat, _ = es_single(ctx, lat_articles)
     batch_s, batch_decisions, node_ms, worker_ms = es_batched(ctx, batch_articles)

@@ -39,6 +39,7 @@ from bench.common import (
     verdict,
 )
 from bench.corpus import fixture_pages, news_stream, render_page
+from ingest.dev.paths import CorpusPaths
 
 SIZES = {"full": 2000, "quick": 200, "tiny": 12}
 PER_FEED = {"full": 50, "quick": 25, "tiny": 6}
@@ -166,16 +167,16 @@ def baseline_work(state: tuple) -> dict[str, Any]:
 
 def run(ctx: Context) -> Result:
     n, per_feed, workers = ctx.size(SIZES), ctx.size(PER_FEED), ctx.workers
-    site = Site(pages(ctx.settings.fixtures_dir, n), n, per_feed)
+    site = Site(pages(CorpusPaths().fixtures_dir, n), n, per_feed)
     base_wall, base_out = run_workers(
         baseline_prepare,
         baseline_work,
-        [(ctx.settings.fixtures_dir, n, part, False) for part in split(range(n), workers)],
+        [(CorpusPaths().fixtures_dir, n, part, False) for part in split(range(n), workers)],
     )
     same_wall, same_out = run_workers(
         baseline_prepare,
         baseline_work,
-        [(ctx.settings.fixtures_dir, n, part, True) for part in split(range(n), workers)],
+        [(CorpusPaths().fixtures_dir, n, part, True) for part in split(range(n), workers)],
     )
     with page_server(site.resolve) as server, _scratch(ctx) as cfg:
         site.base = server.url("").rstrip("/")
@@ -247,7 +248,7 @@ def _scratch(ctx: Context) -> Any:
         ctx,
         allowed_networks=["127.0.0.0/8"],
         per_host_delay=0.0,
-        per_host_concurrency=ctx.settings.concurrency,
+        per_host_concurrency=ctx.settings.fetch.concurrency,
     )
 
 
@@ -261,7 +262,7 @@ def _searchable(ctx: Context, cfg: Any) -> tuple[int, dict[str, int]]:
     """Documents a search finds now, and their dedup tiers."""
     from ingest import store
 
-    alias = store.alias_name(cfg.index_prefix, "articles")
+    alias = store.alias_name(cfg.es.index_prefix, "articles")
     ctx.es.indices.refresh(index=alias)
     answer = ctx.es.search(
         index=alias, size=0, track_total_hits=True, aggs={"tiers": {"terms": {"field": "dedup.tier"}}}

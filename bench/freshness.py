@@ -19,8 +19,9 @@ from croniter import croniter
 from bench.common import ROBOTS, Context, Result, Stopwatch, page_server, percentile, scratch
 from bench.corpus import perturbed, render_page
 from ingest import pipeline, store
-from ingest.airflow_support import DagSettings
 from ingest.config import Source
+from ingest.dev.paths import CorpusPaths
+from ingest.settings import load_settings
 
 REPEATS = {"full": 7, "quick": 3, "tiny": 1}
 ALREADY_IN_FEED = {"full": 20, "quick": 10, "tiny": 3}
@@ -30,7 +31,7 @@ class Feed:
     """One RSS feed on loopback whose items are the first ``shown`` perturbed articles."""
 
     def __init__(self, ctx: Context, total: int) -> None:
-        self.articles = perturbed(ctx.settings.fixtures_dir, total, seed=77, start=datetime.now(UTC))
+        self.articles = perturbed(CorpusPaths().fixtures_dir, total, seed=77, start=datetime.now(UTC))
         self.shown, self.base = 0, ""
 
     def resolve(self, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -65,7 +66,7 @@ def cycle(ctx: Context, cfg: Any, source: Source) -> int:
 
 
 def searchable(ctx: Context, cfg: Any, url: str) -> bool:
-    alias = store.alias_name(cfg.index_prefix, "articles")
+    alias = store.alias_name(cfg.es.index_prefix, "articles")
     return ctx.es.count(index=alias, query={"term": {"url": url}})["count"] == 1
 
 
@@ -96,7 +97,7 @@ def run(ctx: Context) -> Result:
 
 
 def _result(latencies: list[float], backlog: int) -> Result:
-    schedule = DagSettings().schedule
+    schedule = load_settings().dag.schedule
     interval = schedule_interval(schedule)
     p50 = percentile(latencies, 50)
     res = Result("freshness: feed item -> searchable", ["component", "seconds"])

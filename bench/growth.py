@@ -27,6 +27,7 @@ from bench.corpus import news_stream
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
 from ingest.dedup.decide import Decision, Thresholds, entry_for
+from ingest.dev.paths import CorpusPaths
 
 LEVELS = {"full": (10_000, 100_000, 300_000), "quick": (1_000, 5_000, 20_000), "tiny": (10, 20, 40)}
 PROBE = {"full": 100, "quick": 50, "tiny": 4}
@@ -69,9 +70,9 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
     """Add background articles ``start..stop`` with raw bulk (not timed)."""
     sizes = [(s, min(CHUNK, stop - s)) for s in range(start, stop, CHUNK)]
     tasks = [
-        (ctx.settings.fixtures_dir, 10_000 + s // CHUNK, n, Thresholds.from_settings(cfg)) for s, n in sizes
+        (CorpusPaths().fixtures_dir, 10_000 + s // CHUNK, n, cfg.dedup) for s, n in sizes
     ]
-    reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.index_prefix, "articles")
+    reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.es.index_prefix, "articles")
     with mp.get_context("spawn").Pool(ctx.workers) as pool:
         for chunk in pool.imap_unordered(background_chunk, tasks):
             actions = [
@@ -111,7 +112,7 @@ def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter, f
     """Median seconds per article over the probe batches, the tiers they got, and node and
     worker CPU ms per article (CPU does not depend on what else the machine runs; wall time does)."""
     articles = news_stream(
-        ctx.settings.fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
+        CorpusPaths().fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
     )
     per_article, tiers = [], Counter()
     node0, own0 = _node_cpu_ms(ctx), time.process_time()

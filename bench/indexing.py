@@ -18,6 +18,7 @@ from elasticsearch import helpers
 from bench.common import Context, Result, Stopwatch, scratch, verdict
 from bench.corpus import arabic_articles, perturbed
 from ingest import documents, store
+from ingest.dev.paths import CorpusPaths
 from ingest.indexer import bulk_write
 
 SIZES = {"full": 5000, "quick": 1000, "tiny": 30}
@@ -30,8 +31,8 @@ TARGET = 0.8
 
 def make_docs(ctx: Context, n: int) -> list[dict[str, Any]]:
     """Article documents as the pipeline builds them (without dedup fields), ``_id`` included."""
-    real = list(arabic_articles(ctx.settings.fixtures_dir))
-    articles = real[:n] + perturbed(ctx.settings.fixtures_dir, max(0, n - len(real)), seed=7)
+    real = list(arabic_articles(CorpusPaths().fixtures_dir))
+    articles = real[:n] + perturbed(CorpusPaths().fixtures_dir, max(0, n - len(real)), seed=7)
     now = datetime.now(UTC).isoformat()
     return [{**documents.article_document(a), "indexed_at": now, "_id": a.doc_id} for a in articles]
 
@@ -70,7 +71,7 @@ def ours_one_call(es: Any, index: str, docs: list[dict[str, Any]]) -> None:
 
 def timed_into_fresh_index(ctx: Context, fn: Callable[[Any, str, list], None], docs: list) -> float:
     with scratch(ctx) as cfg:
-        index = store.alias_name(cfg.index_prefix, "articles")
+        index = store.alias_name(cfg.es.index_prefix, "articles")
         with Stopwatch() as sw:
             fn(ctx.es, index, docs)
         assert ctx.es.count(index=index)["count"] == len(docs)

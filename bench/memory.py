@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.common import ROBOTS, Context, Result, page_server, run_workers, scratch, slope
 from bench.corpus import perturbed, render_page
+from ingest.dev.paths import CorpusPaths
 
 SIZES = {"full": 10_000, "quick": 1_000, "tiny": 20}
 CHECKPOINTS = 10
@@ -28,7 +29,7 @@ class Pages:
     """``/m/<i>.html`` is the i-th perturbed article, rendered as a page."""
 
     def __init__(self, ctx: Context, n: int) -> None:
-        self.articles = perturbed(ctx.settings.fixtures_dir, n, seed=4242, start=datetime.now(UTC))
+        self.articles = perturbed(CorpusPaths().fixtures_dir, n, seed=4242, start=datetime.now(UTC))
 
     def resolve(self, path: str) -> tuple[int, dict[str, str], bytes]:
         if path == "/robots.txt":
@@ -49,13 +50,13 @@ def worker_run(state: tuple) -> list[tuple[int, float, float]]:
 
     from ingest import documents, pipeline, store
     from ingest.config import Source
-    from ingest.dedup.decide import Thresholds, entry_for
+    from ingest.dedup.decide import entry_for
     from ingest.indexer import bulk_write
     from ingest.models import FeedItem
 
     settings, base, n, batch, dedup_slice, es = state
     source = Source(id="bench-memory", name="Bench memory", url=f"{base}/feed.xml")
-    cfg, alias = Thresholds.from_settings(settings), store.alias_name(settings.index_prefix, "articles")
+    cfg, alias = settings.dedup, store.alias_name(settings.es.index_prefix, "articles")
     every, samples, me = max(batch, n // CHECKPOINTS), [], psutil.Process()
     for start in range(0, n, batch):
         items = [
@@ -86,7 +87,7 @@ def run(ctx: Context) -> Result:
             ctx,
             allowed_networks=["127.0.0.0/8"],
             per_host_delay=0.0,
-            per_host_concurrency=ctx.settings.concurrency,
+            per_host_concurrency=ctx.settings.fetch.concurrency,
         ) as cfg,
     ):
         wall, (samples,) = run_workers(

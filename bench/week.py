@@ -17,6 +17,7 @@ from bench.common import Context, Result, Stopwatch, scratch, verdict
 from ingest import pipeline, store
 from ingest.dev.evaluation import simweb
 from ingest.dev.evaluation.simweb import SimClock, SimWeb
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings
 
 DAYS = {"full": 7.0, "quick": 2.0, "tiny": 0.25}
@@ -35,7 +36,7 @@ def run(ctx: Context) -> Result:
     start = simweb.day_start(days_back=int(days) + 3)
     with scratch(ctx, allowed_networks=["127.0.0.0/8"], per_host_delay=DELAY, per_host_concurrency=2,
                  robots_cache_ttl=ROBOTS_TTL.total_seconds()) as cfg:
-        plan = simweb.build_plan(cfg.fixtures_dir, start=start, days=days,
+        plan = simweb.build_plan(CorpusPaths().fixtures_dir, start=start, days=days,
                                  per_host_day=ctx.size(PER_HOST_DAY))
         with SimWeb(plan, SimClock(start)) as web:
             sources = web.sources()
@@ -53,7 +54,7 @@ def run(ctx: Context) -> Result:
 
 def _result(ctx: Context, cfg: Settings, web: SimWeb, costs: list[tuple[float, float, int]],
             days: float) -> Result:
-    alias = store.alias_name(cfg.index_prefix, "articles")
+    alias = store.alias_name(cfg.es.index_prefix, "articles")
     ctx.es.indices.refresh(index=alias)
     docs = ctx.es.search(index=alias, size=10000, source=["url"], query={"match_all": {}})["hits"]["hits"]
     counts = Counter(d["_source"]["url"] for d in docs)
@@ -63,7 +64,7 @@ def _result(ctx: Context, cfg: Settings, web: SimWeb, costs: list[tuple[float, f
     published_by_now = {web.url(a) for a in web.plan.expected(web.clock.now)}
     doubled = sum(n - 1 for n in counts.values()) + len(set(counts) - published_by_now)
     violations = {
-        "politeness": simweb.politeness_violations(web.hits, concurrency=cfg.per_host_concurrency,
+        "politeness": simweb.politeness_violations(web.hits, concurrency=cfg.fetch.per_host_concurrency,
                                                    delay=DELAY, slack=0.02),
         "robots": simweb.robots_violations(web.hits, ttl=ROBOTS_TTL),
         "retry_after": simweb.retry_after_violations(web.hits),

@@ -6,9 +6,10 @@ from __future__ import annotations
 from airflow.sdk import Asset, dag, task
 
 from ingest import airflow_support as support
-from ingest.airflow_support import NEW_ARTICLES_ASSET, DagSettings
+from ingest.airflow_support import NEW_ARTICLES_ASSET
+from ingest.settings import load_settings
 
-KNOBS = DagSettings()
+KNOBS = load_settings().dag  # parse time: the INGEST_DAG_* environment, no I/O
 NEW_ARTICLES = Asset(name=NEW_ARTICLES_ASSET)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 from ingest import airflow_support as support
-from ingest.airflow_support import DagSettings
+from ingest.settings import load_settings
 
-KNOBS = DagSettings()
+KNOBS = load_settings().dag  # parse time: the INGEST_DAG_* environment, no I/O
 
 
 @dag(dag_id="news_maintenance", schedule=KNOBS.maintenance_schedule, start_date=KNOBS.start_date,

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import ConfigError
 from ingest.logs import quiet_clients
-from ingest.settings import Settings, load_settings
+from ingest.settings import FLAT, Settings, load_settings, merged
 
 log = logging.getLogger(__name__)
 
@@ -26,32 +25,15 @@ CONN_ID = "news_es"
 # The Asset news_ingest publishes after indexing and news_alerts is scheduled on (by name).
 NEW_ARTICLES_ASSET = "news_new_articles"
 DEFAULT_PORT = 9200
-# Extra keys with a friendlier name than the Settings field they set.
-EXTRA_ALIASES = {"api_key": "es_api_key", "verify_certs": "es_verify_certs", "ca_certs": "es_ca_certs",
-                 "request_timeout": "es_request_timeout", "max_retries": "es_max_retries"}
+# What a connection's extras may set, and nothing else: the Elasticsearch client's knobs (URL and
+# credentials come from the connection's own fields). Key -> field of the ``es`` group; each field is
+# also accepted under its environment name (``es_api_key``, ...).
+EXTRAS = {"api_key": "api_key", "verify_certs": "verify_certs", "ca_certs": "ca_certs",
+          "request_timeout": "request_timeout", "max_retries": "max_retries", "index_prefix": "index_prefix",
+          "shards": "shards", "replicas": "replicas"}
+EXTRA_KEYS = {**EXTRAS, **{env: field for env, (group, field) in FLAT.items()
+                           if group == "es" and field in EXTRAS.values()}}
 IGNORED_EXTRAS = {"scheme"}
-
-
-class DagSettings(BaseSettings):
-    """Parse-time knobs of the DAGs (env prefix ``INGEST_DAG_``): read once, no I/O."""
-
-    model_config = SettingsConfigDict(env_prefix="INGEST_DAG_", extra="ignore")
-
-    schedule: str = "*/5 * * * *"
-    maintenance_schedule: str = "@daily"
-    start_date: datetime = datetime(2026, 1, 1, tzinfo=UTC)
-    retries: int = 3
-    retry_delay_seconds: float = 30.0
-    max_retry_delay_seconds: float = 600.0
-    fetch_pool: str = "news_fetch"
-    fetch_pool_slots: int = 4
-    chunk_size: int = 5  # hosts per mapped fetch task (each host is leased by exactly one task)
-
-    def default_args(self) -> dict[str, Any]:
-        """Task defaults: retries with exponential backoff, capped."""
-        return {"retries": self.retries, "retry_delay": timedelta(seconds=self.retry_delay_seconds),
-                "retry_exponential_backoff": True,
-                "max_retry_delay": timedelta(seconds=self.max_retry_delay_seconds)}
 
 
 class ConnectionLike(Protocol):
@@ -69,14 +51,14 @@ class ConnectionLike(Protocol):
 
 
 def connection_overrides(conn: ConnectionLike) -> dict[str, Any]:
-    """Settings fields from a connection: URL from host/port/schema, auth, extras by field name."""
-    values: dict[str, Any] = {"es_url": connection_url(conn)}
+    """The ``es`` settings from a connection: URL from host/port/schema, auth, the allowed extras."""
+    values: dict[str, Any] = {"url": connection_url(conn)}
     if conn.login:
-        values["es_username"] = conn.login
+        values["username"] = conn.login
     if conn.password:
-        values["es_password"] = conn.password
+        values["password"] = conn.password
     values.update(_extras(conn.extra_dejson))
-    return values
+    return {"es": values}
 
 
 def connection_url(conn: ConnectionLike) -> str:
@@ -91,17 +73,16 @@ def connection_url(conn: ConnectionLike) -> str:
 
 
 def _extras(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Map extra keys onto Settings fields; an unknown key is a configuration error."""
-    fields = set(Settings.model_fields)
+    """Extra keys onto ``es`` fields; a key not in ``EXTRA_KEYS`` is a configuration error naming it."""
     values = {}
     for key, value in extra.items():
         if key in IGNORED_EXTRAS:
             continue
-        name = EXTRA_ALIASES.get(key, key)
-        if name not in fields:
-            raise ConfigError(f"connection {CONN_ID}: extra field {key!r} is not a setting "
-                              f"(known: {', '.join(sorted(EXTRA_ALIASES))} or any Settings field)")
-        values[name] = value
+        if key not in EXTRA_KEYS:
+            why = "is not a setting" if key not in FLAT else "may not be set by a connection"
+            raise ConfigError(f"connection {CONN_ID}: extra field {key!r} {why} "
+                              f"(allowed: {', '.join(sorted(EXTRAS))})")
+        values[EXTRA_KEYS[key]] = value
     return values
 
 
@@ -109,14 +90,13 @@ def settings_from_connection(conn_id: str = CONN_ID, **overrides: Any) -> Settin
     """Settings for a task: the Airflow connection when defined, else the environment (CLI)."""
     quiet_clients()  # issue 14: the task log shows decisions at INFO, the clients' requests at WARNING
     conn = _lookup(conn_id)
-    values = connection_overrides(conn) if conn is not None else {}
-    values.update(overrides)
+    values = merged(connection_overrides(conn) if conn is not None else {}, overrides)
     try:
         cfg = load_settings(**values)
     except ValueError as exc:
         raise ConfigError(f"connection {conn_id}: invalid settings: {exc}") from exc
     log.info("Elasticsearch settings from %s; index prefix %s",
-             f"connection {conn_id}" if conn is not None else "environment", cfg.index_prefix)
+             f"connection {conn_id}" if conn is not None else "environment", cfg.es.index_prefix)
     return cfg
 
 
@@ -143,7 +123,7 @@ def due_sources(settings: Settings) -> list[dict[str, Any]]:
 
     es = store.connect(settings)
     store.apply_templates(es, settings)
-    due, skipped = pipeline.due_sources(settings, load_sources(settings.sources_file), es=es,
+    due, skipped = pipeline.due_sources(settings, load_sources(settings.files.sources_file), es=es,
                                         now=datetime.now(UTC))
     log.info("%d sources due; skipped %s", len(due), dict(skipped.skipped))
     return [s.model_dump(mode="json") for s in due]

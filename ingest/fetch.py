@@ -138,25 +138,25 @@ class Fetcher:
         self._pins: dict[tuple[str, int], str] = {}
         self._shared_robots = robots_cache
         self._robots_locks: dict[str, asyncio.Lock] = {}
-        self.agent_token = settings.user_agent.split("/")[0]
-        self._allowed = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
-        self._global = asyncio.Semaphore(settings.concurrency)
+        self.agent_token = settings.fetch.user_agent.split("/")[0]
+        self._allowed = [ipaddress.ip_network(n, strict=False) for n in settings.fetch.allowed_networks]
+        self._global = asyncio.Semaphore(settings.fetch.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
         self._gate = gate
         self._entered: dict[str, asyncio.Task[None]] = {}
         self._next_at = _HOST_NEXT_AT
         self._robots: dict[str, tuple[Protego, float]] = {}
-        self._warc = WarcArchive(settings.warc_dir) if settings.warc_dir else None
+        self._warc = WarcArchive(settings.files.warc_dir) if settings.files.warc_dir else None
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
-        timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        timeout = httpx.Timeout(self.settings.fetch.read_timeout, connect=self.settings.fetch.connect_timeout)
         transport = httpx.AsyncHTTPTransport(trust_env=False, verify=tls_context())
         pin_transport(transport, self._pins)
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
                                          transport=transport,
-                                         headers={"User-Agent": self.settings.user_agent,
+                                         headers={"User-Agent": self.settings.fetch.user_agent,
                                                   "Accept-Encoding": ACCEPT_ENCODING})
         return self
 
@@ -168,13 +168,13 @@ class Fetcher:
                   max_bytes: int | None = None) -> Fetched:
         """GET ``url`` following redirects by hand; raises ``FetchRefused`` / ``FetchFailed``."""
         return await self._follow(url, accept=accept, headers=headers or {},
-                                  max_bytes=max_bytes or self.settings.max_bytes, robots=True)
+                                  max_bytes=max_bytes or self.settings.fetch.max_bytes, robots=True)
 
     async def _follow(self, url: str, *, accept: Sequence[str], headers: Mapping[str, str],
                       max_bytes: int, robots: bool) -> Fetched:
         seen: set[str] = set()
         current, moved_to, permanent = url, "", True
-        for _hop in range(self.settings.max_redirects + 1):
+        for _hop in range(self.settings.fetch.max_redirects + 1):
             if current in seen:
                 raise FetchRefused(f"redirect loop at {current} (from {url})", reason="redirect_loop")
             seen.add(current)
@@ -193,7 +193,7 @@ class Fetcher:
                                    reason="bad_redirect") from exc
             permanent = permanent and outcome.status in PERMANENT_REDIRECTS
             moved_to = current if permanent else moved_to
-        raise FetchRefused(f"more than {self.settings.max_redirects} redirects from {url}",
+        raise FetchRefused(f"more than {self.settings.fetch.max_redirects} redirects from {url}",
                            reason="too_many_redirects")
 
     async def _guard(self, url: str) -> None:
@@ -229,7 +229,7 @@ class Fetcher:
                     text = await self._load_robots(origin)
                     if self._shared_robots is not None:
                         self._shared_robots.put(origin, text)
-                cached = (Protego.parse(text), time.monotonic() + self.settings.robots_cache_ttl)
+                cached = (Protego.parse(text), time.monotonic() + self.settings.fetch.robots_cache_ttl)
                 self._robots[origin] = cached
         if not cached[0].can_fetch(url, self.agent_token):
             raise FetchRefused(f"robots.txt of {origin} disallows {url}", reason="robots_disallowed")
@@ -278,7 +278,7 @@ class Fetcher:
 
     def _budget(self, url: str) -> float:
         """Seconds this request may take: the per-request deadline, within the fetcher's own."""
-        budget = self.settings.request_deadline
+        budget = self.settings.fetch.request_deadline
         if self._deadline_at is not None:
             left = self._deadline_at - time.monotonic()
             if left <= 0:
@@ -315,7 +315,7 @@ class Fetcher:
     @asynccontextmanager
     async def _slot(self, host: str) -> AsyncIterator[None]:
         """Per-host concurrency, then the global limit (the per-host delay is ``_pacer``'s)."""
-        slot = self._host_slots.setdefault(host, asyncio.Semaphore(self.settings.per_host_concurrency))
+        slot = self._host_slots.setdefault(host, asyncio.Semaphore(self.settings.fetch.per_host_concurrency))
         async with slot, self._global:
             yield
 
@@ -331,7 +331,7 @@ class Fetcher:
                 wait = self._next_at.get(host, 0.0) - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                self._next_at[host] = time.monotonic() + self.settings.per_host_delay
+                self._next_at[host] = time.monotonic() + self.settings.fetch.per_host_delay
 
         return trace
 

@@ -50,11 +50,11 @@ ARTICLE = TypeAdapter(Article)
 
 
 def frontier_index(settings: Settings) -> str:
-    return alias_name(settings.index_prefix, "frontier")
+    return alias_name(settings.es.index_prefix, "frontier")
 
 
 def hosts_index(settings: Settings) -> str:
-    return alias_name(settings.index_prefix, "hosts")
+    return alias_name(settings.es.index_prefix, "hosts")
 
 
 def host_key(url: str) -> str:
@@ -186,7 +186,7 @@ def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
                now: datetime) -> HostLease | None:
     """Take the host's lease unless another live worker holds it (None = busy)."""
     index, doc_id = hosts_index(settings), f"lease:{host}"
-    expires = (now + timedelta(seconds=settings.lease_seconds)).isoformat()
+    expires = (now + timedelta(seconds=settings.frontier.lease_seconds)).isoformat()
     doc = {"kind": "lease", "host": host, "lease_owner": owner, "lease_expires_at": expires}
     with translated("lease host"):
         try:
@@ -277,12 +277,13 @@ def lease_due(es: Elasticsearch, settings: Settings, host: str, *, owner: str, n
     query = {"bool": {"filter": [{"term": {"host": host}}, _due(now)]}}
     with translated("lease entries"):
         es.indices.refresh(index=index)
-        hits = es.search(index=index, query=query, size=settings.fetch_max_per_host, seq_no_primary_term=True,
-                         sort=[{"next_fetch_at": "asc"}], source_excludes=["article"])["hits"]["hits"]
+        hits = es.search(index=index, query=query, size=settings.frontier.max_per_host,
+                         seq_no_primary_term=True, sort=[{"next_fetch_at": "asc"}],
+                         source_excludes=["article"])["hits"]["hits"]
         if not hits:
             return []
         lease = {"status": LEASED, "lease_owner": owner, "updated_at": now.isoformat(),
-                 "lease_expires_at": (now + timedelta(seconds=settings.lease_seconds)).isoformat()}
+                 "lease_expires_at": (now + timedelta(seconds=settings.frontier.lease_seconds)).isoformat()}
         operations: list[dict[str, Any]] = []
         for hit in hits:
             operations.append({"update": {"_index": index, "_id": hit["_id"], "if_seq_no": hit["_seq_no"],
@@ -313,13 +314,13 @@ def failed(entry: Entry, exc: BaseException, reason: str, settings: Settings,
     a capped Retry-After) and are given up after ``fetch_max_attempts``."""
     attempts = entry.attempts + 1
     permanent = isinstance(exc, PermanentError) or not isinstance(exc, IngestError)
-    if permanent or attempts >= settings.fetch_max_attempts:
-        status, wait = FAILED_PERMANENT, settings.fetch_permanent_ttl
+    if permanent or attempts >= settings.frontier.max_attempts:
+        status, wait = FAILED_PERMANENT, settings.frontier.permanent_ttl
         label = reason if permanent else f"gave_up:{reason}"
     else:
         status, label = FAILED_TRANSIENT, reason
-        retry_after = min(getattr(exc, "retry_after", None) or 0.0, settings.retry_after_cap)
-        wait = max(settings.fetch_retry_base * 2 ** (attempts - 1), retry_after)
+        retry_after = min(getattr(exc, "retry_after", None) or 0.0, settings.poll.retry_after_cap)
+        wait = max(settings.frontier.retry_base * 2 ** (attempts - 1), retry_after)
     return entry.doc_id, {"status": status, "attempts": attempts, "last_reason": label,
                           "last_error": str(exc)[:500], "lease_owner": "", "updated_at": now.isoformat(),
                           "next_fetch_at": (now + timedelta(seconds=wait)).isoformat()}, label
@@ -378,7 +379,7 @@ class RobotsStore:
             except NotFoundError:
                 return None
         fetched = datetime.fromisoformat(doc["robots_fetched_at"])
-        if (self.now - fetched).total_seconds() >= self.settings.robots_cache_ttl:
+        if (self.now - fetched).total_seconds() >= self.settings.fetch.robots_cache_ttl:
             return None
         return str(doc.get("robots_text") or "")
 

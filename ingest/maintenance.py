@@ -88,7 +88,7 @@ def _health(state: SourceState, per_day: dict[str, int]) -> SourceHealth:
 def all_states(es: Elasticsearch, settings: Settings) -> list[SourceState]:
     """Every stored source state (a sources list is small: one search)."""
     with store.translated("reading source states"):
-        hits = es.search(index=store.alias_name(settings.index_prefix, "sources"), size=MAX_SOURCES,
+        hits = es.search(index=store.alias_name(settings.es.index_prefix, "sources"), size=MAX_SOURCES,
                          query={"match_all": {}})["hits"]["hits"]
     return [state_from_dict(h["_source"]) for h in hits]
 
@@ -101,7 +101,7 @@ def items_per_day(es: Elasticsearch, settings: Settings, *, since: datetime) -> 
                                                                   "format": "yyyy-MM-dd",
                                                                   "min_doc_count": 1}}}}}
     with store.translated("counting articles per source and day"):
-        body = es.search(index=store.alias_name(settings.index_prefix, "articles"), size=0, aggs=aggs,
+        body = es.search(index=store.alias_name(settings.es.index_prefix, "articles"), size=0, aggs=aggs,
                          query={"range": {"fetched_at": {"gte": since.isoformat()}}})
     return {b["key"]: {d["key_as_string"]: d["doc_count"] for d in b["per_day"]["buckets"]}
             for b in body["aggregations"]["by_source"]["buckets"]}
@@ -112,12 +112,12 @@ def cleanup_expired_state(settings: Settings, *, now: datetime | None = None,
     """Delete the poll state of sources no longer in the sources file and not polled for
     ``retention_days``: a source put back later simply starts fresh."""
     now = now or datetime.now(UTC)
-    configured = {s.id for s in load_sources(settings.sources_file)}
+    configured = {s.id for s in load_sources(settings.files.sources_file)}
     cutoff = now - timedelta(days=retention_days)
     es = store.connect(settings)
     expired = [s.source_id for s in all_states(es, settings)
                if s.source_id not in configured and (s.last_polled_at is None or s.last_polled_at < cutoff)]
-    index = store.alias_name(settings.index_prefix, "sources")
+    index = store.alias_name(settings.es.index_prefix, "sources")
     with store.translated("deleting expired source state"):
         for source_id in expired:
             es.options(ignore_status=404).delete(index=index, id=source_id, refresh=True)
@@ -133,7 +133,7 @@ def housekeeping(settings: Settings) -> dict[str, Any]:
     restored = restore_aliases(es, settings)
     aliases = store.apply_templates(es, settings)
     with store.translated("listing indices and aliases"):
-        indices = es.indices.get_alias(index=f"{settings.index_prefix}-*-v*", expand_wildcards="open")
+        indices = es.indices.get_alias(index=f"{settings.es.index_prefix}-*-v*", expand_wildcards="open")
     orphans = sorted(name for name, info in indices.items() if not info.get("aliases"))
     for name in orphans:
         log.warning("index %s is behind no alias (old version?); delete it once it is not needed", name)
@@ -144,8 +144,8 @@ def restore_aliases(es: Elasticsearch, settings: Settings) -> list[str]:
     """Aliases that were missing although their current versioned index exists, now put back."""
     restored = []
     with store.translated("restoring aliases"):
-        for spec in store.load_specs(settings.mappings_dir):
-            alias, index = spec.alias(settings.index_prefix), spec.index(settings.index_prefix)
+        for spec in store.load_specs(settings.files.mappings_dir):
+            alias, index = spec.alias(settings.es.index_prefix), spec.index(settings.es.index_prefix)
             if not es.indices.exists_alias(name=alias) and es.indices.exists(index=index):
                 es.indices.put_alias(index=index, name=alias, is_write_index=True)
                 log.warning("alias %s was missing; pointed it at %s again", alias, index)

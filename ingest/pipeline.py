@@ -157,7 +157,7 @@ def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None 
     conditional = state.conditional(settings, now)
     leases = frontier.HostLeases(es, settings, owner=worker_id(), now=now) if es is not None and persist \
         else None
-    wait = settings.source_deadline if lease_wait is None else lease_wait
+    wait = settings.fetch.source_deadline if lease_wait is None else lease_wait
     if leases is not None and not leases.take(frontier.host_key(url), wait=wait):
         return PollResult(source.id, (), state, summary(skipped={"poll:host_busy": 1}))
     try:
@@ -187,9 +187,9 @@ def poll_source(settings: Settings, source: Source, *, es: Elasticsearch | None 
             source.id, (), new_state, summary(sources_polled=1, skipped={"poll:not_modified": 1, **moved})))
     items = _unique(parsed.items)
     skipped = {f"poll:{k}": v for k, v in parsed.skipped.items()} | moved
-    if len(items) > settings.feed_max_items:
-        skipped["poll:over_item_cap"] = len(items) - settings.feed_max_items
-        items = items[: settings.feed_max_items]
+    if len(items) > settings.poll.feed_max_items:
+        skipped["poll:over_item_cap"] = len(items) - settings.poll.feed_max_items
+        items = items[: settings.poll.feed_max_items]
     found = frontier.discover(es, settings, items, now=now) if es is not None and persist else \
         frontier.Discovery(new=tuple(items))
     also = _also_carried(es, settings, source.id, found.carried) if found.carried and es is not None else {}
@@ -229,7 +229,7 @@ def _also_carried(es: Elasticsearch, settings: Settings, source_id: str,
     in the article and in the dedup registry; a failure is counted, the poll goes on."""
     failed: dict[str, int] = {}
     for doc_id in ids:
-        for index in (store.alias_name(settings.index_prefix, "articles"), registry.alias(settings)):
+        for index in (store.alias_name(settings.es.index_prefix, "articles"), registry.alias(settings)):
             try:
                 registry.add_source(es, index, doc_id, source_id)
             except StoreUnavailable:
@@ -254,7 +254,7 @@ async def _poll(settings: Settings, source: Source, url: str, state: SourceState
     if conditional and state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
     poller = POLLERS[source.kind]
-    async with Fetcher(settings, deadline=settings.source_deadline, robots_cache=robots,
+    async with Fetcher(settings, deadline=settings.fetch.source_deadline, robots_cache=robots,
                        gate=leases.gate if leases is not None else None) as fetcher:
         fetched = await fetcher.get(url, accept=poller.accept(settings), headers=headers)
         if fetched.status == 304:
@@ -274,7 +274,7 @@ async def _read_sitemap(fetcher: Fetcher, settings: Settings, source: Source, fe
         return parsed
     items: list[FeedItem] = []
     skipped: dict[str, int] = {}
-    for child in parsed.children[: settings.sitemap_max_children]:
+    for child in parsed.children[: settings.poll.sitemap_max_children]:
         try:
             page = await fetcher.get(child, accept=SITEMAP_TYPES)
             sub = parse_sitemap(page.body, source_id=source.id, sitemap_url=page.final_url)
@@ -297,7 +297,7 @@ class Poller:
 
 # Source kinds by name (Scrapy-style registry): a new kind is one entry here plus its parser.
 POLLERS: dict[str, Poller] = {
-    "feed": Poller(lambda settings: settings.feed_content_types, _read_feed),
+    "feed": Poller(lambda settings: settings.fetch.feed_content_types, _read_feed),
     "sitemap": Poller(lambda settings: SITEMAP_TYPES, _read_sitemap),
 }
 
@@ -331,7 +331,7 @@ def fetch_due(settings: Settings, hosts: Sequence[str], *, es: Elasticsearch | N
     the entry keeps its document id and sources, and the redirect costs no extra pass."""
     now = now or datetime.now(UTC)
     es = es if es is not None else store.connect(settings)
-    by_id = {s.id: s for s in (sources if sources is not None else load_sources(settings.sources_file))}
+    by_id = {s.id: s for s in (sources if sources is not None else load_sources(settings.files.sources_file))}
     leases = frontier.HostLeases(es, settings, owner=owner or worker_id(), now=now)
     entries, busy = [], 0
     try:
@@ -412,7 +412,7 @@ def fetch_and_extract(settings: Settings, items: Sequence[FeedItem], *,
 
 
 def _sources_for(settings: Settings, items: Sequence[FeedItem]) -> list[Source]:
-    return load_sources(settings.sources_file) if items else []
+    return load_sources(settings.files.sources_file) if items else []
 
 
 async def _fetch_all(settings: Settings, items: Sequence[FeedItem]) -> list[Fetched | BaseException]:
@@ -423,7 +423,7 @@ async def _fetch_all(settings: Settings, items: Sequence[FeedItem]) -> list[Fetc
 async def _fetch_one(fetcher: Fetcher, settings: Settings, item: FeedItem) -> Fetched | BaseException:
     """The response, or the error as a value: one bad page must not cancel the others."""
     try:
-        return await fetcher.get(item.url, accept=settings.html_content_types)
+        return await fetcher.get(item.url, accept=settings.fetch.html_content_types)
     except StoreUnavailable:
         raise
     except Exception as exc:  # contained per item, counted by the caller
@@ -492,7 +492,7 @@ def dedup_and_index(settings: Settings, articles: Sequence[Article], *, es: Elas
         doc["sources"] = sorted({*doc.get("sources", []), a.source_id, *extra.get(a.doc_id, ())})
         docs.append(doc)
     # refresh=True, not wait_for: wait_for idles up to refresh_interval (1 s) per call (bench/indexing.py).
-    report = bulk_write(es, store.alias_name(settings.index_prefix, "articles"), docs, refresh=True)
+    report = bulk_write(es, store.alias_name(settings.es.index_prefix, "articles"), docs, refresh=True)
     reasons = {**failed, **report.failed}
     counted: dict[str, int] = {}
     for reason in reasons.values():
@@ -553,7 +553,7 @@ _TEMPLATES_APPLIED: set[tuple[str, str]] = set()
 def _ensure_templates(es: Elasticsearch, settings: Settings) -> None:
     """Templates and aliases once per process and index prefix: a pass every 5 minutes must not
     pay for a dozen idempotent template calls each time (a new worker process applies them again)."""
-    key = (settings.es_url, settings.index_prefix)
+    key = (settings.es.url, settings.es.index_prefix)
     if key not in _TEMPLATES_APPLIED:
         store.apply_templates(es, settings)
         _TEMPLATES_APPLIED.add(key)

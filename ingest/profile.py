@@ -15,10 +15,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ingest.settings import PROJECT_ROOT, Settings
+from ingest.settings import FLAT, PREFIX, PROJECT_ROOT, Settings, env_name
 
 DEFAULT_PATH = PROJECT_ROOT / ".cache" / "run" / "profile.env"
-PREFIX = "INGEST_"
 
 
 def profile_path(environ: Mapping[str, str]) -> Path | None:
@@ -43,24 +42,25 @@ def read_profile(path: Path | None) -> dict[str, str]:
 class Origin:
     """One effective setting: its shown value (secrets masked) and where it came from."""
 
-    field: str
+    field: str  # group.field, e.g. "fetch.per_host_delay"
+    env: str  # the variable that sets it, e.g. "INGEST_PER_HOST_DELAY"
     value: str
     source: str  # "environment", "profile <path>", "default"
 
 
 def origins(cfg: Settings, environ: Mapping[str, str], profile: Path | None) -> list[Origin]:
-    """Every field of ``cfg`` with its source; secrets masked as ``**********``."""
+    """Every field of ``cfg`` (group by group) with its source; secrets masked as ``**********``."""
     in_profile = read_profile(profile)
     out = []
-    for name in type(cfg).model_fields:
-        env_name = f"{PREFIX}{name.upper()}"
-        if env_name in environ:
+    for flat, (group, field) in FLAT.items():
+        env = env_name(flat)
+        if env in environ:
             source = "environment"
-        elif env_name in in_profile:
+        elif env in in_profile:
             source = f"profile {profile}"
         else:
             source = "default"
-        value = getattr(cfg, name)
+        value = getattr(getattr(cfg, group), field)
         shown = "**********" if isinstance(value, SecretStr) else str(value)
-        out.append(Origin(name, shown, source))
+        out.append(Origin(f"{group}.{field}", env, shown, source))
     return out

@@ -57,7 +57,8 @@ async def _fetch(settings: Settings, url: str) -> Fetched:
     from ingest.fetch import Fetcher
 
     async with Fetcher(settings) as fetcher:
-        return await fetcher.get(url, accept=[*settings.feed_content_types, *settings.html_content_types])
+        return await fetcher.get(url, accept=[*settings.fetch.feed_content_types,
+                                              *settings.fetch.html_content_types])
 
 
 def append_source(path: Path, source: Source) -> None:

@@ -71,9 +71,9 @@ class SourceState:
         keep an ETag while their content changes (Media Cloud turned conditional GET off for them)."""
         if not (self.etag or self.last_modified) or self.last_unconditional_at is None:
             return False
-        if self.conditional_polls + 1 >= settings.poll_unconditional_every:
+        if self.conditional_polls + 1 >= settings.poll.unconditional_every:
             return False
-        return (now - self.last_unconditional_at).total_seconds() < settings.poll_unconditional_interval
+        return (now - self.last_unconditional_at).total_seconds() < settings.poll.unconditional_interval
 
     @property
     def health(self) -> str:
@@ -97,7 +97,7 @@ def after_success(state: SourceState, settings: Settings, *, now: datetime, seen
     """A poll that answered: reset failures (and an auto-disable), keep validators, adapt the interval
     to the share of new items. An unconditional poll that got the validators it already had but found
     new items counts in ``hidden_by_304``: a conditional GET would have hidden them."""
-    interval = _adapt(state.interval_s or settings.poll_min_interval, seen, new, settings)
+    interval = _adapt(state.interval_s or settings.poll.min_interval, seen, new, settings)
     same = bool(etag and etag == state.etag) or bool(last_modified and last_modified == state.last_modified)
     hidden = int(not conditional and new > 0 and same)
     return dataclasses.replace(
@@ -120,11 +120,11 @@ def after_failure(state: SourceState, settings: Settings, *, now: datetime, reas
     """Back off linearly (at least ``Retry-After``, capped at ``retry_after_cap``); after
     ``poll_max_failures`` the source is auto-disabled: probed once per ``disabled_probe_interval``."""
     failures = state.failures + 1
-    backoff = min(settings.poll_max_interval, settings.poll_min_interval * failures)
-    wait = max(backoff, min(retry_after or 0.0, settings.retry_after_cap))
-    disabled = failures >= settings.poll_max_failures
+    backoff = min(settings.poll.max_interval, settings.poll.min_interval * failures)
+    wait = max(backoff, min(retry_after or 0.0, settings.poll.retry_after_cap))
+    disabled = failures >= settings.poll.max_failures
     if disabled:
-        wait = max(wait, settings.disabled_probe_interval)
+        wait = max(wait, settings.poll.disabled_probe_interval)
     return dataclasses.replace(
         state, next_poll_at=now + timedelta(seconds=wait), last_polled_at=now, last_status=reason,
         last_error=message[:500], failures=failures, disabled=disabled, polls=state.polls + 1,
@@ -146,7 +146,7 @@ def _adapt(interval: float, seen: int, new: int, settings: Settings) -> float:
         interval *= SHRINK
     elif share <= MOSTLY_KNOWN:
         interval *= GROW
-    return min(settings.poll_max_interval, max(settings.poll_min_interval, interval))
+    return min(settings.poll.max_interval, max(settings.poll.min_interval, interval))
 
 
 def load_states(es: Elasticsearch, settings: Settings, source_ids: Iterable[str]) -> dict[str, SourceState]:
@@ -155,7 +155,7 @@ def load_states(es: Elasticsearch, settings: Settings, source_ids: Iterable[str]
     if not ids:
         return {}
     try:
-        docs = es.mget(index=alias_name(settings.index_prefix, "sources"), ids=ids)["docs"]
+        docs = es.mget(index=alias_name(settings.es.index_prefix, "sources"), ids=ids)["docs"]
     except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
         raise StoreUnavailable(f"reading source state failed: {type(exc).__name__}") from exc
     except ApiError as exc:
@@ -166,7 +166,7 @@ def load_states(es: Elasticsearch, settings: Settings, source_ids: Iterable[str]
 
 def save_state(es: Elasticsearch, settings: Settings, state: SourceState) -> None:
     try:
-        es.index(index=alias_name(settings.index_prefix, "sources"), id=state.source_id,
+        es.index(index=alias_name(settings.es.index_prefix, "sources"), id=state.source_id,
                  document=to_json_dict(state))
     except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
         raise StoreUnavailable(f"saving source state failed: {type(exc).__name__}") from exc

@@ -63,9 +63,9 @@ def redact_url(url: str) -> str:
 
 def resolve_url(settings: Settings) -> str:
     """The configured URL, else the one the embedded node recorded (``ingest es start``)."""
-    if settings.es_url:
-        return settings.es_url
-    url = embedded.recorded_url(settings.cache_dir)
+    if settings.es.url:
+        return settings.es.url
+    url = embedded.recorded_url(settings.files.cache_dir)
     if url is None:
         raise StoreUnavailable(
             "no Elasticsearch URL configured (INGEST_ES_URL) and no embedded node running; "
@@ -78,18 +78,18 @@ def connect(settings: Settings, *, check: bool = True) -> Elasticsearch:
     """Build a client from settings; with ``check``, fail now (naming the URL) if unreachable."""
     url = resolve_url(settings)
     kwargs: dict[str, object] = {
-        "request_timeout": settings.es_request_timeout,
-        "max_retries": settings.es_max_retries,
+        "request_timeout": settings.es.request_timeout,
+        "max_retries": settings.es.max_retries,
         "retry_on_timeout": True,
     }
-    if settings.es_api_key is not None:
-        kwargs["api_key"] = settings.es_api_key.get_secret_value()
-    elif settings.es_username and settings.es_password is not None:
-        kwargs["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    if settings.es.api_key is not None:
+        kwargs["api_key"] = settings.es.api_key.get_secret_value()
+    elif settings.es.username and settings.es.password is not None:
+        kwargs["basic_auth"] = (settings.es.username, settings.es.password.get_secret_value())
     if url.startswith("https"):
-        kwargs["verify_certs"] = settings.es_verify_certs
-        if settings.es_ca_certs is not None:
-            kwargs["ca_certs"] = str(settings.es_ca_certs)
+        kwargs["verify_certs"] = settings.es.verify_certs
+        if settings.es.ca_certs is not None:
+            kwargs["ca_certs"] = str(settings.es.ca_certs)
     es = Elasticsearch(url, **kwargs)  # type: ignore[arg-type]
     if check:
         health(es, url)
@@ -143,13 +143,13 @@ def apply_templates(es: Elasticsearch, settings: Settings) -> list[str]:
     Returns the aliases. An alias that already points at an older version is left alone:
     moving to a new mapping is an explicit ``migrate`` (client-side reindex + alias swap).
     """
-    prefix = settings.index_prefix
-    analysis = json.loads((settings.mappings_dir / ANALYSIS_FILE).read_text(encoding="utf-8"))
-    shards = {"number_of_shards": settings.es_shards, "number_of_replicas": settings.es_replicas}
+    prefix = settings.es.index_prefix
+    analysis = json.loads((settings.files.mappings_dir / ANALYSIS_FILE).read_text(encoding="utf-8"))
+    shards = {"number_of_shards": settings.es.shards, "number_of_replicas": settings.es.replicas}
     aliases = []
     try:
         es.cluster.put_component_template(name=f"{prefix}-analysis", template=analysis["template"])
-        for spec in load_specs(settings.mappings_dir):
+        for spec in load_specs(settings.files.mappings_dir):
             template = {"settings": {"index": shards}, "mappings": spec.body["mappings"]}
             es.indices.put_index_template(
                 name=f"{prefix}-{spec.kind}",
@@ -224,10 +224,10 @@ def migrate(es: Elasticsearch, settings: Settings, kind: str) -> Migration:
     nothing newer is overwritten). The old index is kept for rollback; deleting it is a human decision.
     A copy that fails (e.g. the new mapping rejects old documents) leaves the alias where it was.
     """
-    specs = {s.kind: s for s in load_specs(settings.mappings_dir)}
+    specs = {s.kind: s for s in load_specs(settings.files.mappings_dir)}
     if kind not in specs:
         raise ConfigError(f"no mappings/{kind}.json (known kinds: {', '.join(sorted(specs))})")
-    alias, target = specs[kind].alias(settings.index_prefix), specs[kind].index(settings.index_prefix)
+    alias, target = specs[kind].alias(settings.es.index_prefix), specs[kind].index(settings.es.index_prefix)
     apply_templates(es, settings)  # newest templates; creates index + alias for a brand-new kind
     try:
         sources = tuple(sorted(i for i in es.indices.get_alias(name=alias) if i != target))

@@ -32,7 +32,7 @@ def article(doc_id: str, title: str, body: str, *, source: str = "outlet-a", sto
 
 
 def index_articles(es: Elasticsearch, settings: Settings, docs: Iterable[dict[str, Any]]) -> list[str]:
-    report = bulk_write(es, alias_name(settings.index_prefix, "articles"), list(docs), refresh=True)
+    report = bulk_write(es, alias_name(settings.es.index_prefix, "articles"), list(docs), refresh=True)
     assert not report.failed, report.failed
     return report.ok
 
@@ -44,13 +44,13 @@ def write_rules(path: Path, rules: list[dict[str, Any]], channels: dict[str, Any
 
 
 def deliveries(es: Elasticsearch, settings: Settings) -> list[dict[str, Any]]:
-    index = alias_name(settings.index_prefix, "alert_deliveries")
+    index = alias_name(settings.es.index_prefix, "alert_deliveries")
     es.indices.refresh(index=index)
     resp = es.search(index=index, size=100, sort=[{"created_at": "asc"}])
     return [h["_source"] for h in resp["hits"]["hits"]]
 
 
 def alerts(es: Elasticsearch, settings: Settings) -> list[dict[str, Any]]:
-    index = alias_name(settings.index_prefix, "alerts")
+    index = alias_name(settings.es.index_prefix, "alerts")
     es.indices.refresh(index=index)
     return [h["_source"] for h in es.search(index=index, size=100)["hits"]["hits"]]

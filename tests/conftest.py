@@ -22,9 +22,10 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.dev import node
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings, load_settings
 
-SEEDS = load_settings().seeds_dir
+SEEDS = CorpusPaths().seeds_dir
 NODE_ERROR = "INGEST_TEST_ES_ERROR"  # why the controller could not start the node (xdist)
 _controller_node = contextlib.ExitStack()
 
@@ -35,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
             or os.environ.get("INGEST_TEST_ES_URL"):
         return
     try:
-        url = _controller_node.enter_context(node.serving("", load_settings().cache_dir))
+        url = _controller_node.enter_context(node.serving("", load_settings().files.cache_dir))
     except Exception as exc:  # the tests that need the node fail with this reason, the others run
         os.environ[NODE_ERROR] = f"{type(exc).__name__}: {exc}"
         return
@@ -52,7 +53,7 @@ def es_url() -> Iterator[str]:
     stopped at the end; raises with the node's log tail when it cannot start)."""
     if os.environ.get(NODE_ERROR):
         raise RuntimeError(f"the embedded node could not start: {os.environ[NODE_ERROR]}")
-    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().cache_dir) as url:
+    with node.serving(os.environ.get("INGEST_TEST_ES_URL", ""), load_settings().files.cache_dir) as url:
         yield url
 
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ingest import airflow_support as support
 from ingest import pipeline
 from ingest.errors import ConfigError
+from ingest.settings import load_settings
 from ingest.summary import RunSummary
 
 
@@ -45,8 +46,8 @@ def test_login_password_and_extras_become_settings() -> None:
     values = support.connection_overrides(conn(host="h", login="ingest", password="pw-12345",
                                                extra=json.dumps({"api_key": "k-678", "index_prefix": "px",
                                                                  "verify_certs": False})))
-    assert values == {"es_url": "http://h:9200", "es_username": "ingest", "es_password": "pw-12345",
-                      "es_api_key": "k-678", "index_prefix": "px", "es_verify_certs": False}
+    assert values == {"es": {"url": "http://h:9200", "username": "ingest", "password": "pw-12345",
+                             "api_key": "k-678", "index_prefix": "px", "verify_certs": False}}
 
 
 def test_unknown_extra_is_a_config_error_naming_the_key() -> None:
@@ -62,9 +63,9 @@ def test_settings_from_the_connection_env_var_never_log_the_secrets(
          "password": "pw-secret-123", "extra": {"index_prefix": "px", "api_key": "key-secret-456"}}))
     with caplog.at_level(logging.DEBUG):
         cfg = support.settings_from_connection()
-    assert (cfg.es_url, cfg.es_username, cfg.index_prefix) == ("http://127.0.0.1:9999", "ingest", "px")
-    assert cfg.es_password is not None and cfg.es_password.get_secret_value() == "pw-secret-123"
-    assert cfg.es_api_key is not None and cfg.es_api_key.get_secret_value() == "key-secret-456"
+    assert (cfg.es.url, cfg.es.username, cfg.es.index_prefix) == ("http://127.0.0.1:9999", "ingest", "px")
+    assert cfg.es.password is not None and cfg.es.password.get_secret_value() == "pw-secret-123"
+    assert cfg.es.api_key is not None and cfg.es.api_key.get_secret_value() == "key-secret-456"
     for text in (caplog.text, repr(cfg), str(cfg)):
         assert "pw-secret-123" not in text and "key-secret-456" not in text
 
@@ -74,7 +75,7 @@ def test_without_a_connection_the_environment_is_used(monkeypatch: pytest.Monkey
     monkeypatch.setenv("INGEST_ES_URL", "http://127.0.0.1:9555")
     monkeypatch.setenv("INGEST_INDEX_PREFIX", "fromenv")
     cfg = support.settings_from_connection()
-    assert (cfg.es_url, cfg.index_prefix) == ("http://127.0.0.1:9555", "fromenv")
+    assert (cfg.es.url, cfg.es.index_prefix) == ("http://127.0.0.1:9555", "fromenv")
 
 
 def test_invalid_setting_in_the_connection_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +88,7 @@ def test_invalid_setting_in_the_connection_is_a_config_error(monkeypatch: pytest
 def test_dag_knobs_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INGEST_DAG_RETRIES", "5")
     monkeypatch.setenv("INGEST_DAG_RETRY_DELAY_SECONDS", "2")
-    args = support.DagSettings().default_args()
+    args = load_settings().dag.default_args()
     assert args["retries"] == 5
     assert args["retry_delay"].total_seconds() == 2
     assert args["retry_exponential_backoff"]

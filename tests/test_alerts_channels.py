@@ -115,7 +115,7 @@ def smtp_server() -> Iterator[Callable[..., tuple[Mailbox, int]]]:
 
 
 def _cfg(**overrides: Any) -> Settings:
-    return load_settings(alert_retry_wait=0, **overrides)
+    return load_settings(alerts={"retry_wait": 0}, **overrides)
 
 
 def test_webhook_json_payload_is_utf8_with_idempotency_key(receiver: tuple[Receiver, str]) -> None:
@@ -272,7 +272,7 @@ def alert_settings(make_settings: Callable[..., Settings], es: Elasticsearch,
                    tmp_path: Path) -> Callable[..., Settings]:
     def factory(rules: list[dict], channels: dict, **overrides: Any) -> Settings:
         path = write_rules(tmp_path / "rules.yaml", rules, channels)
-        cfg = make_settings(rules_file=path, alert_retry_wait=0, alerts_log_file=tmp_path / "log.jsonl",
+        cfg = make_settings(alerts={"rules_file": path, "retry_wait": 0, "log_file": tmp_path / "log.jsonl"},
                             **overrides)
         store.apply_templates(es, cfg)
         return cfg

@@ -26,10 +26,10 @@ RULES = [{"name": "armenia", "query": "أرمينيا", "channels": ["log"]},
 def cli_env(make_settings: Callable[..., Settings], es: Elasticsearch,
             tmp_path: Path) -> tuple[Settings, dict]:
     rules = write_rules(tmp_path / "rules.yaml", RULES, {"log": {"type": "log"}})
-    cfg = make_settings(rules_file=rules, alerts_log_file=tmp_path / "alerts.jsonl")
+    cfg = make_settings(alerts={"rules_file": rules, "log_file": tmp_path / "alerts.jsonl"})
     store.apply_templates(es, cfg)
-    env = {"INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix,
-           "INGEST_RULES_FILE": str(rules), "INGEST_ALERTS_LOG_FILE": str(cfg.alerts_log_file)}
+    env = {"INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix,
+           "INGEST_RULES_FILE": str(rules), "INGEST_ALERTS_LOG_FILE": str(cfg.alerts.log_file)}
     return cfg, env
 
 
@@ -62,7 +62,7 @@ def test_dry_run_prints_what_would_fire_and_sends_nothing(cli_env: tuple[Setting
     assert result.exit_code == 0, result.output
     assert "would fire 1 alert(s) for 3 article(s)" in result.output
     assert "3 outlet(s)" in result.output
-    assert not cfg.alerts_log_file.exists()
+    assert not cfg.alerts.log_file.exists()
     bad = CliRunner().invoke(app, ["alerts", "test", "broken"], env=env)
     assert bad.exit_code == 1 and "broken" in bad.output
     unknown = CliRunner().invoke(app, ["alerts", "test", "nope"], env=env)
@@ -82,6 +82,6 @@ def test_deliver_then_history(cli_env: tuple[Settings, dict], es: Elasticsearch)
 
 def test_rules_round_trip_through_the_index(cli_env: tuple[Settings, dict], es: Elasticsearch) -> None:
     cfg, _ = cli_env
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     store_rules(es, cfg, ruleset, now=datetime.now(UTC))
     assert rules_from_index(es, cfg).rules == ruleset.rules

@@ -56,7 +56,7 @@ def test_unreachable_node_is_store_unavailable_everywhere(call: Callable[[Elasti
 
 
 def test_translated_names_refusals_and_conflicts(es: Elasticsearch, settings: Settings) -> None:
-    index = store.alias_name(settings.index_prefix, "alerts")
+    index = store.alias_name(settings.es.index_prefix, "alerts")
     with pytest.raises(StoreError) as refused, store.translated("writing junk"):
         es.index(index=index, id="x", document={"no_such_field": 1})  # dynamic: strict
     assert refused.value.reason == "es_error" and "writing junk" in str(refused.value)
@@ -97,7 +97,7 @@ def test_lease_conflict_does_not_abort_the_delivery_loop(es: Elasticsearch, sett
                                                          takeover_hook: tuple[list[str], str, list[str]],
                                                          tmp_path: Path) -> None:
     received, url, target = takeover_hook
-    index = store.alias_name(settings.index_prefix, delivery.DELIVERIES_KIND)
+    index = store.alias_name(settings.es.index_prefix, delivery.DELIVERIES_KIND)
     target.append(index)
     channels = {"hook": Channel(name="hook", type="webhook", url=url)}
     for n in ("1", "2"):
@@ -131,7 +131,7 @@ def test_channel_types_come_from_the_registry(tmp_path: Path) -> None:
 
 def test_messages_are_checked_on_the_way_out_and_in(es: Elasticsearch, settings: Settings,
                                                     tmp_path: Path) -> None:
-    index = store.alias_name(settings.index_prefix, delivery.DELIVERIES_KIND)
+    index = store.alias_name(settings.es.index_prefix, delivery.DELIVERIES_KIND)
     log_channel = {"log": Channel(name="log", type="log", path=tmp_path / "a.jsonl")}
     rule = Rule(name="r", query="x", channels=("log",))
     with pytest.raises(BadMessage):

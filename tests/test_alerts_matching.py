@@ -27,16 +27,18 @@ def alert_settings(make_settings: Callable[..., Settings], es: Elasticsearch,
                    tmp_path: Path) -> Callable[..., Settings]:
     def factory(rules: list[dict[str, Any]], channels: dict[str, Any] | None = None) -> Settings:
         path = write_rules(tmp_path / "rules.yaml", rules, LOG if channels is None else channels)
-        cfg = make_settings(rules_file=path, alerts_log_file=tmp_path / "alerts.jsonl", alert_retry_wait=0)
+        cfg = make_settings(alerts={"rules_file": path,
+                                    "log_file": tmp_path / "alerts.jsonl",
+                                    "retry_wait": 0})
         store.apply_templates(es, cfg)
         return cfg
     return factory
 
 
 def _log_lines(cfg: Settings) -> list[dict[str, Any]]:
-    if not cfg.alerts_log_file.exists():
+    if not cfg.alerts.log_file.exists():
         return []
-    return [json.loads(x) for x in cfg.alerts_log_file.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(x) for x in cfg.alerts.log_file.read_text(encoding="utf-8").splitlines()]
 
 
 SPELLINGS = [
@@ -53,14 +55,14 @@ def test_one_spelling_matches_hamza_alef_variants_and_clitic_forms(
     index_articles(es, cfg, SPELLINGS)
     rule = parse_rules({"channels": LOG, "rules": [{"name": "r", "query": "أذربيجان", "channels": ["log"]}]}
                        ).rules[0]
-    hits = search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule,
+    hits = search_rule(es, store.alias_name(cfg.es.index_prefix, "articles"), rule,
                        ids=["plain", "clitic", "kasra", "other"])
     by_id = {h.article_id: h for h in hits}
     assert set(by_id) == {"plain", "clitic", "kasra"}
     assert by_id["clitic"].matched_terms == ("وأذربيجان",)   # the surface form, highlighted
     assert by_id["plain"].matched_terms == ("اذربيجان",)
     # Restricted to the ids given: the same article outside the batch is not looked at.
-    assert {h.article_id for h in search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule,
+    assert {h.article_id for h in search_rule(es, store.alias_name(cfg.es.index_prefix, "articles"), rule,
                                               ids=["plain", "other"])} == {"plain"}
 
 

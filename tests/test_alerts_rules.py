@@ -11,6 +11,7 @@ import pytest
 from ingest.alerts.matching import matched_terms, rule_query
 from ingest.alerts.rules import QuietHours, RuleError, load_rules, parse_rules
 from ingest.alerts.schedule import closed_windows, parse_duration, quiet_until, window_start
+from ingest.dev.paths import CorpusPaths
 from ingest.errors import ConfigError
 from ingest.settings import load_settings
 
@@ -22,7 +23,7 @@ def _doc(*rules: dict, channels: dict | None = None) -> dict:
 
 
 def test_example_rules_file_loads_without_problems() -> None:
-    ruleset = load_rules(load_settings().rules_file)
+    ruleset = load_rules(load_settings().alerts.rules_file)
     assert ruleset.problems == ()
     names = [r.name for r in ruleset.rules]
     assert "caucasus-border-clashes" in names
@@ -157,9 +158,9 @@ def test_digest_windows() -> None:
 def test_kibana_export_has_the_shape_of_kibanas_own_es_query_example(tmp_path: Path) -> None:
     from ingest.alerts.kibana import export
     cfg = load_settings()
-    example = json.loads((cfg.fixtures_dir / "kibana" / "rules" / "derived" /
+    example = json.loads((CorpusPaths().fixtures_dir / "kibana" / "rules" / "derived" /
                           "kibana-oas.create_es_query_rule_request.value.json").read_text(encoding="utf-8"))
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     paths = export(ruleset, tmp_path, index="news-articles")
     assert len(paths) == len(ruleset.rules)
     body = json.loads((tmp_path / "caucasus-border-clashes.json").read_text(encoding="utf-8"))

@@ -28,7 +28,7 @@ RULE = {"name": "armenia", "query": "أرمينيا", "channels": ["log"]}
 def cfg(make_settings: Callable[..., Settings], es: Elasticsearch, tmp_path: Path) -> Settings:
     channels = {"log": {"type": "log", "path": str(tmp_path / "a.jsonl")}}
     rules = write_rules(tmp_path / "rules.yaml", [RULE], channels)
-    settings = make_settings(rules_file=rules, alerts_log_file=tmp_path / "a.jsonl", alert_retry_wait=0)
+    settings = make_settings(alerts={"rules_file": rules, "log_file": tmp_path / "a.jsonl", "retry_wait": 0})
     store.apply_templates(es, settings)
     return settings
 
@@ -36,10 +36,10 @@ def cfg(make_settings: Callable[..., Settings], es: Elasticsearch, tmp_path: Pat
 def test_crash_between_record_and_queue_is_healed_by_the_next_evaluation(cfg: Settings,
                                                                          es: Elasticsearch) -> None:
     ids = index_articles(es, cfg, [article("d1", "أرمينيا تعلن", "اشتباكات", story_id="s1")])
-    rule = load_rules(cfg.rules_file).rule("armenia")
-    hits = search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule, ids=ids)
+    rule = load_rules(cfg.alerts.rules_file).rule("armenia")
+    hits = search_rule(es, store.alias_name(cfg.es.index_prefix, "articles"), rule, ids=ids)
     # What evaluate does first, then the worker dies: the alert is recorded, nothing is queued.
-    state.record(es, store.alias_name(cfg.index_prefix, "alerts"), rule, "s1", hits, NOW)
+    state.record(es, store.alias_name(cfg.es.index_prefix, "alerts"), rule, "s1", hits, NOW)
     assert deliveries(es, cfg) == []
     report = evaluate(cfg, [], now=NOW)  # a later run with no new articles at all
     assert report.deliveries == {"queued": 1, "sent": 1}
@@ -71,16 +71,17 @@ def test_run_once_evaluates_rules_after_indexing(cfg: Settings, es: Elasticsearc
                                                  tmp_path: Path, flag: list[str]) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(f"- {{id: afaq, name: الأفق, url: '{site.url('/feed.xml')}'}}\n", encoding="utf-8")
-    env = {"INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix,
+    env = {"INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix,
            "INGEST_ALLOWED_NETWORKS": json.dumps(["127.0.0.1/32"]), "INGEST_PER_HOST_DELAY": "0",
-           "INGEST_RULES_FILE": str(cfg.rules_file), "INGEST_ALERTS_LOG_FILE": str(cfg.alerts_log_file)}
+           "INGEST_RULES_FILE": str(cfg.alerts.rules_file),
+           "INGEST_ALERTS_LOG_FILE": str(cfg.alerts.log_file)}
     result = CliRunner().invoke(app, ["run", "--once", "--sources", str(sources), *flag], env=env)
     assert result.exit_code in (0, 1), result.output
     sent = [d for d in deliveries(es, cfg) if d["status"] == "sent"]
     if flag:
-        assert sent == [] and not cfg.alerts_log_file.exists()
+        assert sent == [] and not cfg.alerts.log_file.exists()
     else:
         assert sent and all(d["rule"] == "armenia" for d in sent)
-        logged = [json.loads(x) for x in cfg.alerts_log_file.read_text(encoding="utf-8").splitlines()]
+        logged = [json.loads(x) for x in cfg.alerts.log_file.read_text(encoding="utf-8").splitlines()]
         assert len(logged) == len(sent)
         assert "alerts:" in result.output

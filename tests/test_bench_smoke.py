@@ -19,6 +19,7 @@ from bench import __main__ as bench_main
 from bench.common import Context, Result, percentile, slope, split
 from bench.corpus import arabic_articles, fixture_pages, perturb, render_page
 from bench.freshness import schedule_interval
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import load_settings
 
 pytestmark = pytest.mark.timeout(600)
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.timeout(600)
 def ctx(es_url: str, es: Elasticsearch, tmp_path: Path) -> Context:
     """A tiny run whose scratch indices carry a prefix of its own: other benches on the shared node
     (another engineer's ``make bench``) neither show up in nor disturb the leftover check."""
-    return Context(load_settings(es_url=es_url), es, mode="tiny", workers=2, results_dir=tmp_path,
+    return Context(load_settings(es={"url": es_url}), es, mode="tiny", workers=2, results_dir=tmp_path,
                    scratch_prefix=f"bench-t{uuid.uuid4().hex[:8]}")
 
 
@@ -87,7 +88,7 @@ def test_default_schedule_interval_is_five_minutes() -> None:
 
 
 def test_fixture_pages_are_real_pages_without_expected_outputs() -> None:
-    pages = fixture_pages(load_settings().fixtures_dir)
+    pages = fixture_pages(CorpusPaths().fixtures_dir)
     assert len(pages) > 100
     assert not any(Path(p.name).name.startswith("expected") for p in pages)
     assert all(b"<" in p.body[:2000] for p in pages)
@@ -96,7 +97,7 @@ def test_fixture_pages_are_real_pages_without_expected_outputs() -> None:
 def test_perturbed_variant_differs_but_keeps_most_words() -> None:
     import random
 
-    base, other = arabic_articles(load_settings().fixtures_dir)[:2]
+    base, other = arabic_articles(CorpusPaths().fixtures_dir)[:2]
     at = datetime(2026, 1, 1, tzinfo=UTC)
     variant = perturb(base, other, random.Random(1), key="k1", at=at)
     assert variant.doc_id != base.doc_id and variant.body != base.body

@@ -27,24 +27,26 @@ def test_environment_over_profile_over_defaults_and_secrets_masked(tmp_path: Pat
     profile.write_text("export INGEST_INDEX_PREFIX=demo\nINGEST_PER_HOST_DELAY=0.2\n"
                        "INGEST_SMTP_PASSWORD='hunter2-secret'\nOTHER=ignored\n", encoding="utf-8")
     rows = show({"INGEST_PROFILE": str(profile), "INGEST_PER_HOST_DELAY": "3"})
-    assert rows["index_prefix"] == {"field": "index_prefix", "value": "demo", "source": f"profile {profile}"}
-    assert rows["per_host_delay"]["value"] == "3.0" and rows["per_host_delay"]["source"] == "environment"
-    assert rows["concurrency"]["source"] == "default"
-    assert rows["smtp_password"]["value"] == "**********"
+    assert rows["es.index_prefix"] == {"field": "es.index_prefix", "env": "INGEST_INDEX_PREFIX",
+                                       "value": "demo", "source": f"profile {profile}"}
+    delay = rows["fetch.per_host_delay"]
+    assert (delay["env"], delay["value"], delay["source"]) == ("INGEST_PER_HOST_DELAY", "3.0", "environment")
+    assert rows["fetch.concurrency"]["source"] == "default"
+    assert rows["smtp.password"]["value"] == "**********"
     text = runner.invoke(app, ["config", "show"], env={"INGEST_PROFILE": str(profile)})
     assert "hunter2" not in text.output and f"profile: {profile}" in text.output
 
 
 def test_no_profile_means_defaults(tmp_path: Path) -> None:
     rows = show({"INGEST_PROFILE": "none"})
-    assert rows["index_prefix"]["value"] == "news" and rows["index_prefix"]["source"] == "default"
+    assert rows["es.index_prefix"]["value"] == "news" and rows["es.index_prefix"]["source"] == "default"
 
 
 @pytest.mark.integration
 def test_a_command_uses_the_profiles_index_prefix(tmp_path: Path, settings: Settings,
                                                   es: Elasticsearch) -> None:
     profile = tmp_path / "profile.env"
-    profile.write_text(f"INGEST_ES_URL={settings.es_url}\nINGEST_INDEX_PREFIX={settings.index_prefix}\n",
+    profile.write_text(f"INGEST_ES_URL={settings.es.url}\nINGEST_INDEX_PREFIX={settings.es.index_prefix}\n",
                        encoding="utf-8")
     result = runner.invoke(app, ["stories", "top", "--json"], env={"INGEST_PROFILE": str(profile)})
     assert result.exit_code == 1 and result.output == ""  # the profile's (empty) index, not "news-*"
@@ -66,7 +68,8 @@ def test_make_runs_profile_is_what_the_cli_reads(tmp_path: Path) -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     rows = show({"INGEST_PROFILE": str(tmp_path / "profile.env")})
-    assert rows["index_prefix"]["value"] == "demo" and rows["index_prefix"]["source"].startswith("profile")
-    assert rows["user_agent"]["value"] == "Test Agent/1.0 (+x; y)"
-    assert rows["allowed_networks"]["value"] == "['127.0.0.1/32']"
-    assert rows["sources_file"]["value"].endswith(".cache/demo/sources.yaml")
+    prefix = rows["es.index_prefix"]
+    assert prefix["value"] == "demo" and prefix["source"].startswith("profile")
+    assert rows["fetch.user_agent"]["value"] == "Test Agent/1.0 (+x; y)"
+    assert rows["fetch.allowed_networks"]["value"] == "['127.0.0.1/32']"
+    assert rows["files.sources_file"]["value"].endswith(".cache/demo/sources.yaml")

@@ -40,13 +40,13 @@ def indexed(settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]) -
     assert len(result.indexed) == 3 and not result.failed
     # Storage strips controls (ingest.hygiene); an index another writer filled may still hold them,
     # so put the hostile title back to prove the terminal output escapes on its own.
-    es.update(index=store.alias_name(settings.index_prefix, "articles"), id=original.doc_id,
+    es.update(index=store.alias_name(settings.es.index_prefix, "articles"), id=original.doc_id,
               doc={"title": HOSTILE}, refresh=True)
     return {"orig": original.doc_id, "copy": copy.doc_id, "other": other.doc_id}
 
 
 def invoke(settings: Settings, *args: str):
-    env = {"INGEST_ES_URL": settings.es_url, "INGEST_INDEX_PREFIX": settings.index_prefix}
+    env = {"INGEST_ES_URL": settings.es.url, "INGEST_INDEX_PREFIX": settings.es.index_prefix}
     return runner.invoke(app, list(args), env=env, catch_exceptions=False, terminal_width=100)
 
 
@@ -106,7 +106,7 @@ def test_story_names_outlets_and_urls(settings: Settings, indexed: dict[str, str
 
 def test_alerts_history_shows_headlines(settings: Settings, es: Elasticsearch,
                                         indexed: dict[str, str]) -> None:
-    index = store.alias_name(settings.index_prefix, "alert_deliveries")
+    index = store.alias_name(settings.es.index_prefix, "alert_deliveries")
     es.index(index=index, refresh="wait_for", document={
         "created_at": "2026-12-01T10:00:00+00:00", "rule": "armenia", "kind": "instant", "version": 1,
         "story_ids": [indexed["orig"]], "article_ids": [indexed["other"]], "matched_terms": ["أرمينيا"],

@@ -28,7 +28,7 @@ def site(seed_texts: dict[str, str]) -> Iterator[LoopbackServer]:
 def env(make_settings: Callable[..., Settings]) -> dict[str, str]:
     """The environment the command reads its settings from (fresh index prefix, loopback allowed)."""
     cfg = make_settings()
-    return {"INGEST_ES_URL": cfg.es_url, "INGEST_INDEX_PREFIX": cfg.index_prefix,
+    return {"INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix,
             "INGEST_ALLOWED_NETWORKS": json.dumps(["127.0.0.1/32"]), "INGEST_PER_HOST_DELAY": "0"}
 
 

@@ -32,7 +32,7 @@ def indexed(settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]) -
 
 
 def _search(settings: Settings, *args: str, verbose: bool = False):
-    env = {"INGEST_ES_URL": settings.es_url, "INGEST_INDEX_PREFIX": settings.index_prefix}
+    env = {"INGEST_ES_URL": settings.es.url, "INGEST_INDEX_PREFIX": settings.es.index_prefix}
     return runner.invoke(app, ["-v"] * verbose + ["search", "وزارة الدفاع الأرمينية", *args], env=env,
                          catch_exceptions=False)
 

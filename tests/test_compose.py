@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.airflow_support import CONN_ID, DagSettings
+from ingest.airflow_support import CONN_ID
 from ingest.dev.node import es_version
-from ingest.settings import PROJECT_ROOT
+from ingest.settings import PROJECT_ROOT, load_settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
@@ -136,7 +136,7 @@ def test_init_creates_what_the_dags_expect() -> None:
     init = (PROJECT_ROOT / "ingest" / "ops" / "init.sh").read_text(encoding="utf-8")
     assert "ingest es init" in init and "ingest kibana import" in init
     assert f'json.dump({{"{CONN_ID}": conn}}' in init
-    assert f"airflow pools set {DagSettings().fetch_pool} " in init
+    assert f"airflow pools set {load_settings().dag.fetch_pool} " in init
     assert services()["airflow-init"]["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
     for name, svc in services().items():
         if name.startswith("airflow-") and name != "airflow-init":

@@ -18,7 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_default_sources_file_has_twenty_enabled_arabic_feeds_and_news_sitemaps() -> None:
-    sources = load_sources(load_settings().sources_file)
+    sources = load_sources(load_settings().files.sources_file)
     enabled_feeds = [s for s in sources if s.enabled and s.kind == "feed"]
     assert len(enabled_feeds) >= 20
     assert all(s.lang == "ar" for s in sources)

@@ -36,11 +36,12 @@ from ingest import store
 from ingest.airflow_support import NEW_ARTICLES_ASSET
 from ingest.dev import demo
 from ingest.dev.evaluation.server import LoopbackServer
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-SITE = demo.load_site(Settings().seeds_dir)
+SITE = demo.load_site(CorpusPaths().seeds_dir)
 GOOD_PAGES = sorted(a.path for a in SITE.articles if not a.outlet.broken)
 WIRE = "/wire/2021/11/armenian-defence-ministry-12-captured.html"   # republishes /sahil/armenia-...
 COPY = "/wire/2022/09/armenia-shelling-decreases.html"              # copies /rased/shelling-decreases
@@ -131,9 +132,14 @@ def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings
     monkeypatch.setenv("INGEST_DAG_MAX_RETRY_DELAY_SECONDS", "4")
     dag = DagBag(dag_folder=str(airflow_env.DAGS_DIR)).dags["news_ingest"]
 
+    # The connection's extras may set Elasticsearch knobs only (airflow_support.EXTRAS); the rest
+    # comes from the environment, as in a deployment.
+    monkeypatch.setenv("INGEST_SOURCES_FILE", str(sources))
+    monkeypatch.setenv("INGEST_ALLOWED_NETWORKS", '["127.0.0.1/32"]')
+    monkeypatch.setenv("INGEST_PER_HOST_DELAY", "0")
+
     def run(es_url: str) -> Any:
-        extra = {"index_prefix": settings.index_prefix, "sources_file": str(sources),
-                 "allowed_networks": ["127.0.0.1/32"], "per_host_delay": 0, "es_max_retries": 0}
+        extra = {"index_prefix": settings.es.index_prefix, "es_max_retries": 0}
         monkeypatch.setenv("AIRFLOW_CONN_NEWS_ES", json.dumps({"conn_type": "generic", "host": es_url,
                                                                 "extra": extra}))
         return dag.test()
@@ -143,7 +149,7 @@ def run_ingest(airflow_db: Path, site_server: LoopbackServer, settings: Settings
 
 def articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:
     """Indexed articles by URL path."""
-    alias = store.alias_name(settings.index_prefix, "articles")
+    alias = store.alias_name(settings.es.index_prefix, "articles")
     es.indices.refresh(index=alias)
     hits = es.search(index=alias, size=100, query={"match_all": {}})["hits"]["hits"]
     assert len(hits) < 100
@@ -151,7 +157,7 @@ def articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:
 
 
 def source_state(es: Elasticsearch, settings: Settings, source_id: str) -> dict:
-    return es.get(index=store.alias_name(settings.index_prefix, "sources"), id=source_id)["_source"]
+    return es.get(index=store.alias_name(settings.es.index_prefix, "sources"), id=source_id)["_source"]
 
 
 def xcom(run: Any, task_id: str) -> Any:
@@ -207,7 +213,7 @@ def test_run_indexes_groups_duplicates_records_the_broken_source_and_reruns_idem
 def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_once(
         run_ingest: Callable[..., Any], proxy: CuttingProxy, es: Elasticsearch, settings: Settings) -> None:
     # the first bulk request writing articles (in dedup_and_index) never reaches the node
-    proxy.cut_next(f'"_index":"{settings.index_prefix}-articles"'.encode())
+    proxy.cut_next(f'"_index":"{settings.es.index_prefix}-articles"'.encode())
     run = run_ingest(proxy.url)
     assert proxy.cuts == 1
     assert run.state == "success"
@@ -218,7 +224,7 @@ def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_o
     for variant, original in ORIGINAL_OF.items():
         assert docs[variant]["duplicate_of"] == docs[original]["_id"], variant
     assert sorted(xcom(run, "dedup_and_index")["indexed"]) == sorted(d["_id"] for d in docs.values())
-    registry = store.alias_name(settings.index_prefix, "dedup")
+    registry = store.alias_name(settings.es.index_prefix, "dedup")
     es.indices.refresh(index=registry)
     assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either
 
@@ -239,7 +245,7 @@ def test_news_es_follows_the_node_to_a_new_url_and_the_next_run_reads_it_from_th
     for name in ("AIRFLOW_CONN_NEWS_ES", "INGEST_ES_URL"):  # the URL can only come from the metadata DB
         monkeypatch.delenv(name, raising=False)
     sources = demo.write_sources(SITE, site_server.base_url, tmp_path / "sources.yaml")
-    for name, value in {"INGEST_INDEX_PREFIX": settings.index_prefix, "INGEST_SOURCES_FILE": str(sources),
+    for name, value in {"INGEST_INDEX_PREFIX": settings.es.index_prefix, "INGEST_SOURCES_FILE": str(sources),
                         "INGEST_ALLOWED_NETWORKS": '["127.0.0.1/32"]', "INGEST_PER_HOST_DELAY": "0",
                         "INGEST_ES_MAX_RETRIES": "0", "INGEST_CACHE_DIR": str(tmp_path / "cache"),
                         "INGEST_DAG_RETRIES": "0"}.items():

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ingest.dedup import fingerprint as fp
-from ingest.dedup.decide import Decision, Thresholds, _match, entry_for
+from ingest.dedup.decide import Decision, _match, entry_for
 from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import cosine, story_score, weights
 from ingest.dev.evaluation.dedup import make_article
 from ingest.models import Article
 from ingest.settings import load_settings
 
-CFG = Thresholds.from_settings(load_settings())
+CFG = load_settings().dedup
 WORDS = [f"كلمة{i}" for i in range(200)]  # 200 distinct words -> 196 distinct 5-gram shingles
 BODY = " ".join(WORDS)
 

@@ -23,6 +23,7 @@ from ingest.dev.evaluation.dedup import (
     pairwise,
     register_background,
 )
+from ingest.dev.paths import CorpusPaths
 from ingest.models import Article
 from ingest.settings import Settings
 
@@ -37,9 +38,8 @@ def _article(key: str, body: str, *, source: str = "a", title: str = "", at: dat
 
 @pytest.fixture(scope="module")
 def labelled(seed_texts: dict[str, str]) -> list:
-    from ingest.settings import load_settings
 
-    return load_labelled(FIXTURES, load_settings().seeds_dir)
+    return load_labelled(FIXTURES, CorpusPaths().seeds_dir)
 
 
 def _ids(items: list) -> dict[str, str]:
@@ -57,7 +57,7 @@ def test_copy_arriving_a_day_later_joins_yesterdays_article(
     [second] = decide(es, settings, [copy])  # a new call: nothing but Elasticsearch remembers the first
     assert second.tier == "near" and second.duplicate_of == original.doc_id
     assert second.story_id == first.story_id
-    assert second.thresholds["near_jaccard"] == settings.dedup_near_jaccard and second.score >= 0.8
+    assert second.thresholds["near_jaccard"] == settings.dedup.near_jaccard and second.score >= 0.8
 
 
 def test_exact_copy_from_another_outlet_is_exact_tier(
@@ -159,7 +159,7 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     """The race, replayed step by step: worker 1 decided s004 (14:00) before s000 (09:00) was
     registered, worker 2 decided s000 while s004 was still pending (later, so not its founder):
     both started a story. Each worker's re-check must move s004 into s000's story, never back."""
-    from ingest.dedup.decide import Thresholds, _recheck_story, _stored, entry_for
+    from ingest.dedup.decide import _recheck_story, _stored, entry_for
     from ingest.dedup.queries import Queries
     from ingest.dedup.registry import entry_of
 
@@ -167,7 +167,7 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     s000, s004 = by_name["s000"], by_name["s004"]
     [d004] = decide(es, settings, [s004])
     assert d004.tier == "new"
-    cfg, index, now = Thresholds.from_settings(settings), registry.alias(settings), datetime.now(UTC)
+    cfg, index, now = settings.dedup, registry.alias(settings), datetime.now(UTC)
     e000 = entry_for(s000, cfg, now)
     d000 = replace(d004, doc_id=s000.doc_id, story_id=s000.doc_id, matched_id="", score=0.0)
     registry.write(es, index, [_stored(e000, d000)])  # worker 2's first-pass decision
@@ -237,7 +237,8 @@ def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list, ba
     must not need a big index (the demo has nine articles).
     """
     register_background(
-        es, settings, load_saudinewsnet(settings.fixtures_dir / "arabic-news" / "saudinewsnet")[:background]
+        es, settings,
+        load_saudinewsnet(CorpusPaths().fixtures_dir / "arabic-news" / "saudinewsnet")[:background]
     )
     decisions = {d.doc_id: d for d in decide(es, settings, [x.article for x in labelled])}
     dups, stories = groups_of(decisions)
@@ -291,4 +292,4 @@ def test_ans_headline_scores(settings: Settings, es: Elasticsearch) -> None:
     ]
     same, paraphrase, unrelated = headline_scores(es, settings, pairs)
     assert abs(same - 1.0) < 1e-6 and unrelated == 0.0
-    assert settings.dedup_story_threshold <= paraphrase < 1.0
+    assert settings.dedup.story_threshold <= paraphrase < 1.0

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ingest.dedup import queries
-from ingest.dedup.decide import Thresholds, entry_for
+from ingest.dedup.decide import entry_for
 from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import FieldWeights, cosine, weighted_cosine, weighted_story_score
 from ingest.dev.evaluation.dedup import make_article
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import load_settings
 
-CFG = Thresholds.from_settings(load_settings())
+CFG = load_settings().dedup
 AT = datetime(2021, 11, 16, 10, tzinfo=UTC)
 
 
@@ -70,9 +71,9 @@ def test_news_stream_is_mostly_new_stories_with_a_few_copies() -> None:
 
     from bench.corpus import news_stream
 
-    stream = news_stream(load_settings().fixtures_dir, 400, seed=3, start=AT)
+    stream = news_stream(CorpusPaths().fixtures_dir, 400, seed=3, start=AT)
     assert len({a.doc_id for a in stream}) == 400
     bodies = Counter(a.body for a in stream)
     exact_copies = sum(n - 1 for n in bodies.values())
     assert 0 < exact_copies <= 0.03 * 400  # exact copies: a few percent (mix says 1%)
-    assert news_stream(load_settings().fixtures_dir, 50, seed=3, start=AT)[10] == stream[10]
+    assert news_stream(CorpusPaths().fixtures_dir, 50, seed=3, start=AT)[10] == stream[10]

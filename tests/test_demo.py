@@ -16,10 +16,10 @@ import trafilatura
 
 from ingest.config import load_sources
 from ingest.dev import demo
+from ingest.dev.paths import CorpusPaths
 from ingest.errors import ConfigError
-from ingest.settings import load_settings
 
-SEEDS = load_settings().seeds_dir
+SEEDS = CorpusPaths().seeds_dir
 BASE = "http://127.0.0.1:8765"
 
 

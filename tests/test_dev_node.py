@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def embedded_cache_dir() -> Path:
-    return load_settings().cache_dir
+    return load_settings().files.cache_dir
 
 
 @pytest.fixture(scope="session")

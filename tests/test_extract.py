@@ -14,6 +14,7 @@ from servers import HTML, RSS, LoopbackServer, Route, article_page, running
 
 from ingest.charset import decode_html
 from ingest.config import load_sources
+from ingest.dev.paths import CorpusPaths
 from ingest.errors import ConfigError
 from ingest.extract import (
     MIN_BODY_CHARS,
@@ -26,7 +27,7 @@ from ingest.extract import (
     select,
 )
 from ingest.models import FeedItem
-from ingest.settings import Settings, load_settings
+from ingest.settings import Settings
 
 BASE = "http://news.example"
 SITE = Path(__file__).parent / "fixtures" / "site"
@@ -97,7 +98,7 @@ def test_windows_1256_page_extracts_clean_arabic() -> None:
 
 
 def test_real_arabic_page_cnn_2013_against_its_expected_text() -> None:
-    folder = load_settings().fixtures_dir / "pages" / "arabic" / "cnn_arabic_2013_newspaper4k"
+    folder = CorpusPaths().fixtures_dir / "pages" / "arabic" / "cnn_arabic_2013_newspaper4k"
     html = (folder / "source.html").read_text(encoding="utf-8")
     expected = (folder / "expected_text.txt").read_text(encoding="utf-8")
     chosen = select(html, "http://arabic.cnn.com/2013/middle_east/8/3/syria.clashes/index.html", None)
@@ -113,7 +114,7 @@ def test_guess_lang() -> None:
 
 # ---- the registry and a per-site rule (LBC Group, checked against fundus' ground truth) ----------
 
-LBC = load_settings().fixtures_dir / "pages" / "arabic" / "lbcgroup_2026_fundus"
+LBC = CorpusPaths().fixtures_dir / "pages" / "arabic" / "lbcgroup_2026_fundus"
 
 
 def lbc_page() -> tuple[str, str, list[str]]:

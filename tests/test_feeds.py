@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from servers import site_file
 
+from ingest.dev.paths import CorpusPaths
 from ingest.feeds import FeedError, parse_feed, parse_sitemap
-from ingest.settings import load_settings
 from ingest.urls import canonicalize
 
 BASE = "http://news.example"
@@ -77,7 +77,7 @@ def test_not_xml_at_all_is_a_feed_error() -> None:
 
 def test_real_feed_with_public_dtd_doctype_still_parses() -> None:
     """A real feed declares a parameter entity pointing at the XHTML DTD: no bomb, keep it."""
-    path = load_settings().fixtures_dir / "feeds" / "real-world" / "hungarian_iso-8859-2.xml"
+    path = CorpusPaths().fixtures_dir / "feeds" / "real-world" / "hungarian_iso-8859-2.xml"
     parsed = parse_feed(path.read_bytes(), source_id="hu", feed_url="http://weblabor.hu/rss")
     assert [i.canonical_url for i in parsed.items] == [canonicalize("http://weblabor.hu/hirek/20051008/phpkapcsolat")]
 

@@ -15,6 +15,7 @@ import pytest
 from servers import HTML, LoopbackServer, Request, Route, running, site_file
 
 from ingest.charset import arabic_share, decode_html, mojibake_count
+from ingest.dev.paths import CorpusPaths
 from ingest.fetch import Fetched, Fetcher, FetchFailed, FetchRefused, retry_after_seconds
 from ingest.settings import Settings, load_settings
 from ingest.warc import read_responses
@@ -240,7 +241,7 @@ def test_declared_charset_is_used() -> None:
 @pytest.mark.parametrize(("name", "encoding"), [("chromium_windows-1256_no_charset.html", "cp1256"),
                                                 ("chromium_iso-8859-6_no_charset.html", "iso8859-6")])
 def test_real_legacy_arabic_pages_from_the_fixtures(name: str, encoding: str) -> None:
-    body = (load_settings().fixtures_dir / "pages" / "encoding" / name).read_bytes()
+    body = (CorpusPaths().fixtures_dir / "pages" / "encoding" / name).read_bytes()
     decoded = decode_html(body)
     assert decoded.encoding == encoding
     assert "كتائب الشهيد عز الدين القسام" in decoded.text and arabic_share(decoded.text) > 0.95

@@ -18,7 +18,7 @@ import pytest
 from ingest import kibana
 from ingest.settings import load_settings
 
-MAPPINGS_DIR = load_settings().mappings_dir
+MAPPINGS_DIR = load_settings().files.mappings_dir
 # typeMigrationVersion of each type as written by Kibana 9.0-9.2 exports (../shared/fixtures/kibana,
 # SOURCES.md); lens objects by reference as exported by 8.19, the same model version 9.x reads.
 TARGET_VERSIONS = {"index-pattern": "8.0.0", "search": "10.5.0", "lens": "8.9.0", "dashboard": "10.3.0"}

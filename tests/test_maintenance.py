@@ -26,11 +26,11 @@ def days_ago(n: float) -> datetime:
 def save(es: Elasticsearch, settings: Settings, *states: SourceState) -> None:
     for state in states:
         save_state(es, settings, state)
-    es.indices.refresh(index=store.alias_name(settings.index_prefix, "sources"))
+    es.indices.refresh(index=store.alias_name(settings.es.index_prefix, "sources"))
 
 
 def index_articles(es: Elasticsearch, settings: Settings, fetched: dict[str, list[datetime]]) -> None:
-    alias = store.alias_name(settings.index_prefix, "articles")
+    alias = store.alias_name(settings.es.index_prefix, "articles")
     for source_id, dates in fetched.items():
         for n, when in enumerate(dates):
             doc = {"url": f"http://x/{source_id}/{n}", "source": {"id": source_id},
@@ -75,7 +75,7 @@ def test_cleanup_expires_only_old_state_of_sources_no_longer_listed(
         es: Elasticsearch, make_settings, tmp_path: Path) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump([{"id": "kept", "name": "Kept", "url": "https://example.org/rss"}]))
-    settings = make_settings(sources_file=sources)
+    settings = make_settings(files={"sources_file": sources})
     store.apply_templates(es, settings)
     save(es, settings,
          SourceState("kept", last_polled_at=days_ago(90)),          # listed: kept however old
@@ -90,7 +90,7 @@ def test_cleanup_expires_only_old_state_of_sources_no_longer_listed(
 
 def test_housekeeping_restores_a_lost_alias_and_reports_orphan_indices(
         es: Elasticsearch, settings: Settings) -> None:
-    prefix = settings.index_prefix
+    prefix = settings.es.index_prefix
     es.indices.create(index=f"{prefix}-articles-v0")  # an old version nobody points at
     es.indices.delete_alias(index=f"{prefix}-sources-v2", name=f"{prefix}-sources")
     result = maintenance.housekeeping(settings)
@@ -108,8 +108,8 @@ def test_cli_health_prints_problem_sources_first(es: Elasticsearch, settings: Se
 
     save(es, settings, SourceState("aaa-fine", polls=3, last_success_at=days_ago(0.5)),
          SourceState("zzz-dead", polls=5, failures=5, disabled=True, disabled_reason="5 failures"))
-    monkeypatch.setenv("INGEST_ES_URL", settings.es_url)
-    monkeypatch.setenv("INGEST_INDEX_PREFIX", settings.index_prefix)
+    monkeypatch.setenv("INGEST_ES_URL", settings.es.url)
+    monkeypatch.setenv("INGEST_INDEX_PREFIX", settings.es.index_prefix)
     result = CliRunner().invoke(app, ["maintenance", "health"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

@@ -180,7 +180,7 @@ def test_one_bad_item_does_not_stop_the_others(site: LoopbackServer) -> None:
 
 @pytest.fixture
 def cfg(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
-    settings = make_settings(**LOCAL, poll_max_failures=3)
+    settings = make_settings(**LOCAL, poll={"max_failures": 3})
     store.apply_templates(es, settings)
     return settings
 
@@ -195,7 +195,7 @@ def page_hits(site: LoopbackServer) -> int:
 
 
 def indexed(es: Elasticsearch, cfg: Settings) -> dict[str, dict]:
-    alias = store.alias_name(cfg.index_prefix, "articles")
+    alias = store.alias_name(cfg.es.index_prefix, "articles")
     es.indices.refresh(index=alias)
     hits = es.search(index=alias, size=100, query={"match_all": {}})["hits"]["hits"]
     return {urlsplit(h["_source"]["url"]).path: h["_source"] for h in hits}
@@ -289,7 +289,7 @@ def test_an_expired_lease_is_offered_again(cfg: Settings, es: Elasticsearch, sit
     assert len(frontier.lease_due(es, cfg, host, owner="dead-worker", now=NOW)) == 5  # then it dies
     soon = pipeline.fetch_due(cfg, [host], es=es, now=NOW + timedelta(seconds=60), sources=[])
     assert soon.summary.skipped == {"fetch:host_busy": 1} and page_hits(site) == 0
-    expired = NOW + timedelta(seconds=cfg.lease_seconds + 1)
+    expired = NOW + timedelta(seconds=cfg.frontier.lease_seconds + 1)
     assert frontier.due_hosts(es, cfg, now=expired) == [host]
     resumed = pipeline.fetch_due(cfg, [host], es=es, now=expired, sources=[])
     assert len(resumed.extracted) == 5 and page_hits(site) == 5
@@ -307,14 +307,15 @@ def test_robots_txt_is_fetched_once_per_host_across_chunks(cfg: Settings, es: El
     assert len(second.extracted) == 2 and page_hits(site) == 4
     assert site.hits("/robots.txt") == 1
     pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es, now=NOW)
-    pipeline.fetch_due(cfg, [host], es=es, now=NOW + timedelta(seconds=cfg.robots_cache_ttl + 1), sources=[])
+    later = NOW + timedelta(seconds=cfg.fetch.robots_cache_ttl + 1)
+    pipeline.fetch_due(cfg, [host], es=es, now=later, sources=[])
     assert site.hits("/robots.txt") == 2  # the shared copy expired
 
 
 @pytest.mark.integration
 def test_transient_item_failures_back_off_then_give_up(make_settings: Callable[..., Settings],
                                                        es: Elasticsearch, site: LoopbackServer) -> None:
-    cfg = make_settings(**LOCAL, fetch_max_attempts=2, fetch_retry_base=600)
+    cfg = make_settings(**LOCAL, frontier={"max_attempts": 2, "retry_base": 600})
     store.apply_templates(es, cfg)
     site.routes["/busy.xml"] = Route(200, {"Content-Type": "application/rss+xml"}, (
         "<rss version='2.0'><channel><title>t</title><item><title>busy</title>"
@@ -424,7 +425,7 @@ def test_a_redirect_to_another_host_waits_for_that_hosts_lease_and_delay(
     assert busy.summary.failed == {"fetch:host_busy": 1} and arrivals == []
     left_at = time.time() + 1.0  # the other worker's last request was just now: next one in 1 s
     frontier.release_host(es, cfg, held, next_request_at=left_at)
-    later = NOW + timedelta(seconds=cfg.fetch_retry_base + 1)
+    later = NOW + timedelta(seconds=cfg.frontier.retry_base + 1)
     done = pipeline.fetch_due(cfg, [here], es=es, now=later, sources=[])
     assert len(done.extracted) == 1 and len(arrivals) == 1 and arrivals[0] >= left_at - 0.01
     after = frontier.lease_host(es, cfg, there, owner="third", now=later)

@@ -55,7 +55,7 @@ def indexed(settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]) -
 
 
 def _index(settings: Settings) -> str:
-    return store.alias_name(settings.index_prefix, "articles")
+    return store.alias_name(settings.es.index_prefix, "articles")
 
 
 def test_boolean_syntax_of_the_rules(settings: Settings, es: Elasticsearch,

@@ -16,7 +16,7 @@ from ingest.sourcestate import (
 )
 
 NOW = datetime(2022, 9, 13, 12, 0, tzinfo=UTC)
-S = load_settings(poll_min_interval=300, poll_max_interval=3600, poll_max_failures=3)
+S = load_settings(poll={"min_interval": 300, "max_interval": 3600, "max_failures": 3})
 
 
 def test_mostly_new_items_halve_the_interval_within_bounds() -> None:
@@ -68,7 +68,7 @@ def test_paused_source_is_never_due_and_enable_clears_an_auto_disable() -> None:
 
 
 def test_unconditional_every_nth_poll_and_once_a_day() -> None:
-    s = load_settings(poll_unconditional_every=3, poll_unconditional_interval=86400)
+    s = load_settings(poll={"unconditional_every": 3, "unconditional_interval": 86400})
     state = after_success(SourceState("s"), s, now=NOW, seen=1, new=1, etag='"a"', conditional=False)
     sent = []
     for hour in range(1, 7):

@@ -27,12 +27,12 @@ def widgets(tmp_path: Path, make_settings: Callable[..., Settings], es: Elastics
     """A kind ``widgets`` at v1 holding three documents, in its own mappings folder."""
     mappings = tmp_path / "mappings"
     mappings.mkdir()
-    shutil.copy(load_settings().mappings_dir / store.ANALYSIS_FILE, mappings)
+    shutil.copy(load_settings().files.mappings_dir / store.ANALYSIS_FILE, mappings)
     body = {"type": "text", "analyzer": "arabic_text"}
     write_kind(mappings, 1, {"name": {"type": "keyword"}, "body": body})
-    cfg = make_settings(mappings_dir=mappings)
+    cfg = make_settings(files={"mappings_dir": mappings})
     store.apply_templates(es, cfg)
-    alias = store.alias_name(cfg.index_prefix, "widgets")
+    alias = store.alias_name(cfg.es.index_prefix, "widgets")
     for i, name in enumerate(["أ", "ب", "ج"]):
         es.index(index=alias, id=f"w{i}", document={"name": name, "body": "اشتباكات على الحدود"})
     es.indices.refresh(index=alias)
@@ -40,8 +40,8 @@ def widgets(tmp_path: Path, make_settings: Callable[..., Settings], es: Elastics
 
 
 def test_migrate_copies_everything_and_swaps_the_alias(widgets: Settings, es: Elasticsearch) -> None:
-    prefix = widgets.index_prefix
-    write_kind(widgets.mappings_dir, 2, {"name": {"type": "keyword"}, "colour": {"type": "keyword"},
+    prefix = widgets.es.index_prefix
+    write_kind(widgets.files.mappings_dir, 2, {"name": {"type": "keyword"}, "colour": {"type": "keyword"},
                                          "body": {"type": "text", "analyzer": "arabic_text"}})
     done = store.migrate(es, widgets, "widgets")
     assert done == store.Migration(f"{prefix}-widgets", (f"{prefix}-widgets-v1",), f"{prefix}-widgets-v2",
@@ -60,13 +60,13 @@ def test_migrate_copies_everything_and_swaps_the_alias(widgets: Settings, es: El
 def test_migrate_again_is_a_no_op(widgets: Settings, es: Elasticsearch) -> None:
     done = store.migrate(es, widgets, "widgets")
     assert done.sources == () and done.copied == 0
-    prefix = widgets.index_prefix
+    prefix = widgets.es.index_prefix
     assert list(es.indices.get_alias(name=f"{prefix}-widgets")) == [f"{prefix}-widgets-v1"]
 
 
 def test_catch_up_copies_only_documents_the_target_lacks(widgets: Settings, es: Elasticsearch) -> None:
-    prefix = widgets.index_prefix
-    write_kind(widgets.mappings_dir, 2, {"name": {"type": "keyword"}, "body": {"type": "text"}})
+    prefix = widgets.es.index_prefix
+    write_kind(widgets.files.mappings_dir, 2, {"name": {"type": "keyword"}, "body": {"type": "text"}})
     store.migrate(es, widgets, "widgets")
     # A late write that reached the old index during the swap, and a newer version of w0 in the new one.
     es.index(index=f"{prefix}-widgets-v1", id="late", document={"name": "late"})
@@ -79,8 +79,8 @@ def test_catch_up_copies_only_documents_the_target_lacks(widgets: Settings, es: 
 
 def test_a_mapping_that_rejects_old_documents_leaves_the_alias_alone(widgets: Settings,
                                                                       es: Elasticsearch) -> None:
-    prefix = widgets.index_prefix
-    write_kind(widgets.mappings_dir, 2, {"title": {"type": "keyword"}})  # strict: "name" is refused
+    prefix = widgets.es.index_prefix
+    write_kind(widgets.files.mappings_dir, 2, {"title": {"type": "keyword"}})  # strict: "name" is refused
     with pytest.raises(StoreError, match="3 documents refused"):
         store.migrate(es, widgets, "widgets")
     assert list(es.indices.get_alias(name=f"{prefix}-widgets")) == [f"{prefix}-widgets-v1"]

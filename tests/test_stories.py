@@ -10,6 +10,7 @@ from elasticsearch import Elasticsearch
 from ingest import stories
 from ingest.dedup import decide
 from ingest.dev.evaluation.dedup import load_labelled
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ def test_copies_first_then_originals_one_story_view_with_every_report(
     """Copies arrive in one run and found their groups; the originals arrive in the next. Each
     story of the seeds (Nov 2021: three outlets, Sep 2022: two) must list all its reports and
     their copies, whichever article's id a user starts from."""
-    items = load_labelled(FIXTURES, settings.seeds_dir)
+    items = load_labelled(FIXTURES, CorpusPaths().seeds_dir)
     name = {x.article.doc_id: x.article.url.rsplit("/", 1)[-1] for x in items}
     copies = [x.article for x in items if x.dup != name[x.article.doc_id]]
     originals = [x.article for x in items if x.dup == name[x.article.doc_id]]

@@ -34,6 +34,7 @@ from ingest.cli.serve import port_free
 from ingest.config import load_sources
 from ingest.dev import demo
 from ingest.dev.evaluation.dedup import make_article
+from ingest.dev.paths import CorpusPaths
 from ingest.errors import ConfigError
 from ingest.settings import Settings, load_settings
 from ingest.web import views
@@ -41,7 +42,7 @@ from ingest.web.app import create_app
 from ingest.web.views import BIDI_CONTROLS
 
 pytestmark = pytest.mark.integration
-SITE = demo.load_site(load_settings().seeds_dir)
+SITE = demo.load_site(CorpusPaths().seeds_dir)
 HOSTILE_TITLE = "عاجل \u202eزيارة\u202c <script>alert('x')</script> <b>سرية</b> كوكبانية"
 NAMES = {o.id: o.name for o in SITE.outlets}
 # The manifest's first story (seeds 000, 004, 003 and the wire's 000) by publication time.
@@ -71,9 +72,10 @@ def live(settings: Settings, es: Elasticsearch) -> Iterator[str]:
 
 def load_demo(es_url: str, es: Elasticsearch, tmp: Path) -> Settings:
     """A fresh prefix holding the demo run (articles, source states, alerts) and the hostile article."""
-    settings = load_settings(es_url=es_url, index_prefix=f"t{uuid.uuid4().hex[:10]}", per_host_delay=0,
-                             allowed_networks=["127.0.0.1/32"], alerts_log_file=tmp / "alerts.jsonl",
-                             rules_file=demo.DATA_DIR / "alert_rules.yaml")
+    settings = load_settings(es={"url": es_url, "index_prefix": f"t{uuid.uuid4().hex[:10]}"},
+                             fetch={"per_host_delay": 0, "allowed_networks": ["127.0.0.1/32"]},
+                             alerts={"log_file": tmp / "alerts.jsonl",
+                                     "rules_file": demo.DATA_DIR / "alert_rules.yaml"})
     with demo.demo_server(SITE) as server:
         sources = load_sources(demo.write_sources(SITE, server.base_url, tmp / "sources.yaml"))
         pipeline.run_once(settings, sources)
@@ -84,10 +86,10 @@ def load_demo(es_url: str, es: Elasticsearch, tmp: Path) -> Settings:
     pipeline.dedup_and_index(settings, [hostile], es=es)
     # Storage strips bidi controls (ingest.hygiene); an index another writer filled may still hold
     # them, so put the hostile title back to prove the page cleans its display on its own.
-    es.update(index=store.alias_name(settings.index_prefix, "articles"), id=hostile.doc_id,
+    es.update(index=store.alias_name(settings.es.index_prefix, "articles"), id=hostile.doc_id,
               doc={"title": HOSTILE_TITLE})
-    es.indices.refresh(index=store.alias_name(settings.index_prefix, "articles"))
-    ids = [h["_id"] for h in es.search(index=store.alias_name(settings.index_prefix, "articles"),
+    es.indices.refresh(index=store.alias_name(settings.es.index_prefix, "articles"))
+    ids = [h["_id"] for h in es.search(index=store.alias_name(settings.es.index_prefix, "articles"),
                                        size=100, query={"match_all": {}})["hits"]["hits"]]
     evaluate(settings, ids)
     return settings
@@ -98,7 +100,7 @@ def demo_settings(es_url: str, es: Elasticsearch,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = load_demo(es_url, es, tmp_path_factory.mktemp("web"))
     yield settings
-    store.drop_prefix(es, settings.index_prefix)
+    store.drop_prefix(es, settings.es.index_prefix)
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +303,8 @@ def test_timeline_runs_right_to_left_from_the_first_article() -> None:
 
 def test_cli_serves_on_loopback_and_refuses_a_busy_port(demo_settings: Settings) -> None:
     cli = Path(sys.executable).with_name("ingest")
-    env = {**os.environ, "INGEST_ES_URL": demo_settings.es_url or "",
-           "INGEST_INDEX_PREFIX": demo_settings.index_prefix}
+    env = {**os.environ, "INGEST_ES_URL": demo_settings.es.url or "",
+           "INGEST_INDEX_PREFIX": demo_settings.es.index_prefix}
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -20,7 +20,7 @@ from ingest.settings import load_settings
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = load_settings().cache_dir / "screenshots"
+SHOTS = load_settings().files.cache_dir / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def base_url(es_url: str, es: Elasticsearch, tmp_path_factory: pytest.TempPathFa
         with live(settings, es) as base:
             yield base
     finally:
-        store.drop_prefix(es, settings.index_prefix)
+        store.drop_prefix(es, settings.es.index_prefix)
 
 
 @pytest.fixture(scope="module")

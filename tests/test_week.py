@@ -34,6 +34,7 @@ from ingest.config import Source
 from ingest.dev.evaluation import simweb
 from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 from ingest.dev.evaluation.simweb import SimClock, SimWeb
+from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings, load_settings
 from ingest.sourcestate import load_states
 from ingest.summary import RunSummary
@@ -51,9 +52,12 @@ RUNNER = Path(__file__).with_name("week_runner.py")
 
 
 def sim_settings(es_url: str, **overrides: object) -> Settings:
-    return load_settings(es_url=es_url, index_prefix=f"t{uuid.uuid4().hex[:10]}",
-                         allowed_networks=["127.0.0.0/8"], per_host_delay=DELAY, per_host_concurrency=2,
-                         robots_cache_ttl=ROBOTS_TTL.total_seconds(), poll_min_interval=3600.0,
+    return load_settings(es={"url": es_url, "index_prefix": f"t{uuid.uuid4().hex[:10]}"},
+                         fetch={"allowed_networks": ["127.0.0.0/8"],
+                                "per_host_delay": DELAY,
+                                "per_host_concurrency": 2,
+                                "robots_cache_ttl": ROBOTS_TTL.total_seconds()},
+                         poll={"min_interval": 3600.0},
                          **overrides)
 
 
@@ -95,7 +99,7 @@ def day(es_url: str, es: Elasticsearch) -> Iterator[Day]:
     """One simulated day of publishing (a pass every hour), then quiet hours to settle."""
     settings = sim_settings(es_url)
     start = simweb.day_start(days_back=3)
-    plan = simweb.build_plan(settings.fixtures_dir, start=start, days=1.0, per_host_day=12)
+    plan = simweb.build_plan(CorpusPaths().fixtures_dir, start=start, days=1.0, per_host_day=12)
     store.apply_templates(es, settings)
     try:
         with SimWeb(plan, SimClock(start)) as web:
@@ -109,11 +113,11 @@ def day(es_url: str, es: Elasticsearch) -> Iterator[Day]:
                 now += SETTLE_EVERY
             yield state
     finally:
-        store.drop_prefix(es, settings.index_prefix)
+        store.drop_prefix(es, settings.es.index_prefix)
 
 
 def indexed(es: Elasticsearch, settings: Settings) -> list[dict]:
-    alias = store.alias_name(settings.index_prefix, "articles")
+    alias = store.alias_name(settings.es.index_prefix, "articles")
     es.indices.refresh(index=alias)
     response = es.search(index=alias, size=10000, source=["url", "sources", "duplicate_of"],
                          query={"match_all": {}})
@@ -129,7 +133,7 @@ def test_each_pass_polls_exactly_the_sources_that_are_due(day: Day) -> None:
 
 
 def test_no_source_polled_twice_within_the_minimum_interval(day: Day) -> None:
-    minimum = timedelta(seconds=day.settings.poll_min_interval)
+    minimum = timedelta(seconds=day.settings.poll.min_interval)
     early = [(sid, a, b) for sid, times in simweb.polls(day.web.hits).items()
              for a, b in pairwise(times) if b - a < minimum]
     assert not early, early[:5]
@@ -162,7 +166,7 @@ def test_sources_that_recover_are_polled_again(day: Day) -> None:
 def test_per_host_concurrency_and_delay_hold(day: Day) -> None:
     busiest = max(h.in_flight for h in day.web.hits)
     assert busiest >= 1
-    assert simweb.politeness_violations(day.web.hits, concurrency=day.settings.per_host_concurrency,
+    assert simweb.politeness_violations(day.web.hits, concurrency=day.settings.fetch.per_host_concurrency,
                                         delay=DELAY, slack=SLACK) == []
 
 
@@ -273,9 +277,9 @@ def proxy(es_url: str) -> Iterator[HoldingProxy]:
 
 
 def runner_env(settings: Settings, es_url: str) -> dict[str, str]:
-    return {**os.environ, "INGEST_ES_URL": es_url, "INGEST_INDEX_PREFIX": settings.index_prefix,
+    return {**os.environ, "INGEST_ES_URL": es_url, "INGEST_INDEX_PREFIX": settings.es.index_prefix,
             "INGEST_ALLOWED_NETWORKS": '["127.0.0.0/8"]', "INGEST_PER_HOST_DELAY": str(DELAY),
-            "INGEST_POLL_MIN_INTERVAL": str(settings.poll_min_interval), "INGEST_ES_MAX_RETRIES": "0"}
+            "INGEST_POLL_MIN_INTERVAL": str(settings.poll.min_interval), "INGEST_ES_MAX_RETRIES": "0"}
 
 
 @pytest.mark.parametrize("point", ["after_poll", "mid_fetch", "mid_index"])
@@ -283,7 +287,7 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
         point: str, es_url: str, es: Elasticsearch, proxy: HoldingProxy, tmp_path: Path) -> None:
     settings = sim_settings(es_url)
     start = simweb.day_start(days_back=2)
-    plan = simweb.build_plan(settings.fixtures_dir, start=start, days=0.5, per_host_day=12, seed=12)
+    plan = simweb.build_plan(CorpusPaths().fixtures_dir, start=start, days=0.5, per_host_day=12, seed=12)
     store.apply_templates(es, settings)
     # after every planned fault of the day (all end by 11:00): the kill is the only trouble
     now = plan.end + timedelta(minutes=1)
@@ -291,7 +295,7 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
         with SimWeb(plan, SimClock(now)) as web:
             sources = web.write_sources(tmp_path / "sources.yaml")
             if point == "mid_index":
-                prefix = re.escape(store.alias_name(settings.index_prefix, "articles").encode())
+                prefix = re.escape(store.alias_name(settings.es.index_prefix, "articles").encode())
                 proxy.pattern = re.compile(rb'"_index"\s*:\s*"' + prefix + rb'["-]')
                 tripped, es_for_worker = proxy.tripped, proxy.url
             else:
@@ -323,7 +327,7 @@ def test_a_pass_killed_with_sigkill_loses_and_doubles_nothing(
             assert set(counts) - {web.url(a) for a in plan.expected(web.clock.now)} == set()
             assert [u for u, n in counts.items() if n > 1] == []
     finally:
-        store.drop_prefix(es, settings.index_prefix)
+        store.drop_prefix(es, settings.es.index_prefix)
 
 
 # ---- two worker processes polling one host at once ------------------------------------------
@@ -359,7 +363,7 @@ def test_polls_from_two_processes_share_the_per_host_delay(es_url: str, es: Elas
             outputs = [w.communicate(timeout=120)[0] for w in workers]
             assert [w.returncode for w in workers] == [0, 0], outputs
     finally:
-        store.drop_prefix(es, settings.index_prefix)
+        store.drop_prefix(es, settings.es.index_prefix)
     feeds = [(t, path) for t, _, path in seen if path.endswith(".xml")]
     assert len(feeds) == 30
     a = [t for t, path in feeds if path.startswith("/a")]
@@ -368,7 +372,7 @@ def test_polls_from_two_processes_share_the_per_host_delay(es_url: str, es: Elas
     starts = sorted(t for t, _, _ in seen)
     gaps = [round(y - x, 3) for x, y in pairwise(starts)]
     assert min(gaps) >= DELAY - SLACK, gaps
-    assert max(n for _, n, _ in seen) <= settings.per_host_concurrency
+    assert max(n for _, n, _ in seen) <= settings.fetch.per_host_concurrency
 
 
 # ---- the simulated web and its checks, on their own (no pipeline) ----------------------------
@@ -403,7 +407,7 @@ def test_retry_after_refetch_and_robots_checks() -> None:
 def test_the_web_serves_its_plan_and_its_faults() -> None:
     import httpx
 
-    plan = simweb.build_plan(load_settings().fixtures_dir, start=T0, days=1.0, per_host_day=12)
+    plan = simweb.build_plan(CorpusPaths().fixtures_dir, start=T0, days=1.0, per_host_day=12)
     clock = SimClock(T0 + timedelta(hours=12))
     with SimWeb(plan, clock) as web, httpx.Client() as client:
         feed = web.base_url("okaz") + "/okaz/latest.xml"
@@ -437,7 +441,7 @@ def test_the_web_serves_its_plan_and_its_faults() -> None:
 
 
 def test_the_plan_has_every_fault_and_enough_sources() -> None:
-    plan = simweb.build_plan(load_settings().fixtures_dir, start=T0, days=1.0, per_host_day=12)
+    plan = simweb.build_plan(CorpusPaths().fixtures_dir, start=T0, days=1.0, per_host_day=12)
     with SimWeb(plan, SimClock(T0)) as web:
         assert len(web.sources()) >= 100 and len({urlsplit(s.url).hostname for s in web.sources()}) >= 10
     assert any(a.wire_of for a in plan.articles)

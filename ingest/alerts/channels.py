@@ -74,7 +74,8 @@ def send_webhook(channel: Channel, msg: dict, key: str, settings: Settings) -> N
     body = json.dumps(webhook_body(channel, msg, key), ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key, **channel.headers}
     try:
-        resp = httpx.post(str(channel.url), content=body, headers=headers, timeout=settings.webhook_timeout)
+        resp = httpx.post(str(channel.url), content=body, headers=headers,
+                          timeout=settings.alerts.webhook_timeout)
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"webhook {channel.name}: {type(exc).__name__}", reason="webhook_unreachable") \
             from exc
@@ -90,7 +91,7 @@ def email_message(channel: Channel, msg: dict, key: str, settings: Settings) -> 
     """UTF-8 MIME: RFC 2047 subject, text part, right-to-left HTML alternative."""
     mail = EmailMessage(policy=SMTP_POLICY)
     mail["Subject"] = render.subject(msg)
-    mail["From"] = settings.smtp_from
+    mail["From"] = settings.smtp.sender
     mail["To"] = ", ".join(channel.to)
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = f"<{key}@ingest.alerts>"
@@ -101,23 +102,23 @@ def email_message(channel: Channel, msg: dict, key: str, settings: Settings) -> 
 
 
 def _smtp_open(settings: Settings) -> smtplib.SMTP:
-    if settings.smtp_tls == "ssl":
-        return smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout,
+    if settings.smtp.tls == "ssl":
+        return smtplib.SMTP_SSL(settings.smtp.host, settings.smtp.port, timeout=settings.smtp.timeout,
                                 context=ssl.create_default_context())
-    return smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
+    return smtplib.SMTP(settings.smtp.host, settings.smtp.port, timeout=settings.smtp.timeout)
 
 
 def _smtp_secure(smtp: smtplib.SMTP, settings: Settings) -> None:
     """STARTTLS when asked, then login when a user is configured (the password stays a SecretStr)."""
-    if settings.smtp_tls == "starttls":
+    if settings.smtp.tls == "starttls":
         smtp.starttls(context=ssl.create_default_context())
-    if settings.smtp_user and settings.smtp_tls == "none" and not settings.smtp_allow_plain_auth:
+    if settings.smtp.user and settings.smtp.tls == "none" and not settings.smtp.allow_plain_auth:
         raise DeliveryRefused("SMTP login over a connection without TLS would send the password in clear; "
                               "set INGEST_SMTP_TLS=starttls|ssl (or INGEST_SMTP_ALLOW_PLAIN_AUTH=true)",
                               reason="smtp_auth_cleartext")
-    if settings.smtp_user:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
-        smtp.login(settings.smtp_user, password)
+    if settings.smtp.user:
+        password = settings.smtp.password.get_secret_value() if settings.smtp.password else ""
+        smtp.login(settings.smtp.user, password)
 
 
 @register("email")
@@ -151,7 +152,7 @@ def _raise_smtp(channel: Channel, code: int, exc: Exception) -> None:
 @register("log")
 def send_log(channel: Channel, msg: dict, key: str, settings: Settings) -> None:
     """Log one readable line and append the full message as a JSON line to the channel's file."""
-    path: Path = channel.path or settings.alerts_log_file
+    path: Path = channel.path or settings.alerts.log_file
     log.info("ALERT %s [%s]", render.subject(msg), key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

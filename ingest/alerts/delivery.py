@@ -130,7 +130,7 @@ def deliver_one(es: Elasticsearch, index: str, hit: dict[str, Any], channels: Ma
     update = _send(attempt, settings, doc)
     attempts = int(doc.get("attempts", 0)) + tries
     update.update(attempts=attempts, updated_at=now.isoformat())
-    if update["status"] == "pending" and attempts >= settings.alert_max_attempts:
+    if update["status"] == "pending" and attempts >= settings.alerts.max_attempts:
         update["status"] = "failed"
     with store.translated(f"recording the outcome of delivery {hit['_id']}"):
         try:
@@ -145,8 +145,8 @@ def deliver_one(es: Elasticsearch, index: str, hit: dict[str, Any], channels: Ma
 
 
 def _send(attempt: Callable[[], None], settings: Settings, doc: dict[str, Any]) -> dict[str, Any]:
-    retrying = Retrying(stop=stop_after_attempt(max(1, settings.alert_retry_attempts)),
-                        wait=wait_exponential(multiplier=settings.alert_retry_wait, max=60),
+    retrying = Retrying(stop=stop_after_attempt(max(1, settings.alerts.retry_attempts)),
+                        wait=wait_exponential(multiplier=settings.alerts.retry_wait, max=60),
                         retry=retry_if_exception_type(TransientError), reraise=True)
     try:
         retrying(attempt)

@@ -56,12 +56,12 @@ class _Run:
     matched: set[str] = field(default_factory=set)
 
     def index(self, kind: str) -> str:
-        return store.alias_name(self.settings.index_prefix, kind)
+        return store.alias_name(self.settings.es.index_prefix, kind)
 
 
 def evaluate(settings: Settings, doc_ids: Sequence[str], *, now: datetime | None = None) -> AlertReport:
     """Match the just-indexed ``doc_ids`` against every rule; queue and send alerts and digests."""
-    ruleset = load_rules(settings.rules_file)
+    ruleset = load_rules(settings.alerts.rules_file)
     run = _Run(store.connect(settings), settings, ruleset, now or datetime.now(UTC),
                problems=list(ruleset.problems))
     rules = [r for r in ruleset.rules if r.enabled]
@@ -89,7 +89,7 @@ def evaluate_since(settings: Settings, start: datetime, *, now: datetime | None 
     """Evaluate the articles indexed since ``start`` (``ingest run --once`` after its pass: the
     CLI gets the same alerts as the DAG, which passes the ids it indexed)."""
     es = store.connect(settings)
-    index = store.alias_name(settings.index_prefix, "articles")
+    index = store.alias_name(settings.es.index_prefix, "articles")
     with store.translated(f"listing articles indexed since {start.isoformat()}"):
         es.indices.refresh(index=index)
         since = {"range": {"indexed_at": {"gte": start.isoformat()}}}

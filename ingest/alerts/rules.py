@@ -235,7 +235,7 @@ def store_rules(es: Elasticsearch, settings: Settings, ruleset: RuleSet, *, now:
     """Copy the usable rules into the ``alert_rules`` index (for Kibana and audit); returns ids."""
     docs = [{"_id": rule_doc_id(r.name), **rule_document(r), "loaded_at": now.isoformat(),
              "source_file": ruleset.source} for r in ruleset.rules]
-    report = bulk_write(es, alias_name(settings.index_prefix, RULES_KIND), docs, refresh="wait_for")
+    report = bulk_write(es, alias_name(settings.es.index_prefix, RULES_KIND), docs, refresh="wait_for")
     if report.failed:
         raise ConfigError(f"storing rules failed: {report.failed}")
     return report.ok
@@ -248,7 +248,7 @@ def rule_document(rule: Rule) -> dict[str, Any]:
 def rules_from_index(es: Elasticsearch, settings: Settings) -> RuleSet:
     """Rules as last stored with ``store_rules`` (channels are not stored: they may hold secrets)."""
     with translated("reading stored alert rules"):
-        resp = es.search(index=alias_name(settings.index_prefix, RULES_KIND), size=1000,
+        resp = es.search(index=alias_name(settings.es.index_prefix, RULES_KIND), size=1000,
                          query={"match_all": {}})
     rules = tuple(Rule.model_validate({k: v for k, v in h["_source"].items()
                                        if k in Rule.model_fields}) for h in resp["hits"]["hits"])

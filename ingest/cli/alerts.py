@@ -33,11 +33,11 @@ def list_rules() -> None:
     from ingest.alerts.rules import RuleProblem
 
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     es = store.connect(cfg)
-    index = store.alias_name(cfg.index_prefix, "articles")
+    index = store.alias_name(cfg.es.index_prefix, "articles")
     problems = list(ruleset.problems)
-    table = Table("rule", "mode", "channels", "query", "valid", title=str(cfg.rules_file))
+    table = Table("rule", "mode", "channels", "query", "valid", title=str(cfg.alerts.rules_file))
     for rule in ruleset.rules:
         name = rule.name if rule.enabled else f"{rule.name} (disabled)"
         error = validate_rule(es, index, rule)
@@ -64,11 +64,11 @@ def test_rule(rule_name: str = typer.Argument(..., metavar="RULE"),
     from ingest.alerts.schedule import parse_duration
 
     cfg = settings()
-    rule = load_rules(cfg.rules_file).rule(rule_name)
+    rule = load_rules(cfg.alerts.rules_file).rule(rule_name)
     start = datetime.now(UTC) - parse_duration(since)
     es = store.connect(cfg)
     try:
-        hits = search_rule(es, store.alias_name(cfg.index_prefix, "articles"), rule,
+        hits = search_rule(es, store.alias_name(cfg.es.index_prefix, "articles"), rule,
                            extra_filters=[since_filter(start)], size=limit)
     except RuleError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -106,7 +106,7 @@ def history(rule: str = typer.Option(None, help="Only this rule."),
 
     cfg = settings()
     es = store.connect(cfg)
-    index = store.alias_name(cfg.index_prefix, delivery.DELIVERIES_KIND)
+    index = store.alias_name(cfg.es.index_prefix, delivery.DELIVERIES_KIND)
     rows = delivery.history(es, index, rule=rule, status=status, size=limit)
     render_history(rows, _headlines(es, cfg, rows), as_json=as_json)
 
@@ -117,7 +117,7 @@ def _headlines(es: Elasticsearch, cfg: Settings, rows: list[dict]) -> dict[str, 
     from ingest.search import articles_by_id
 
     ids = [i for row in rows for i in row.get("article_ids", [])]
-    refs = articles_by_id(es, store.alias_name(cfg.index_prefix, "articles"), ids)
+    refs = articles_by_id(es, store.alias_name(cfg.es.index_prefix, "articles"), ids)
     return {i: ref.title for i, ref in refs.items()}
 
 
@@ -148,7 +148,7 @@ def load() -> None:
     from ingest.alerts.rules import store_rules
 
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
+    ruleset = load_rules(cfg.alerts.rules_file)
     ids = store_rules(store.connect(cfg), cfg, ruleset, now=datetime.now(UTC))
     console.print(f"{len(ids)} rule(s) stored; {len(ruleset.problems)} problem(s)")
 
@@ -164,8 +164,8 @@ def export_kibana(out: Annotated[Path, typer.Option(help="Folder for <rule>.json
     from ingest.alerts import kibana, load_rules
 
     cfg = settings()
-    ruleset = load_rules(cfg.rules_file)
-    paths = kibana.export(ruleset, out, index=store.alias_name(cfg.index_prefix, "articles"),
+    ruleset = load_rules(cfg.alerts.rules_file)
+    paths = kibana.export(ruleset, out, index=store.alias_name(cfg.es.index_prefix, "articles"),
                           time_field=time_field, connector_id=connector_id)
     for path in paths:
         console.print(f"wrote {path}")

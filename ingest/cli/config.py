@@ -27,11 +27,11 @@ def show(as_json: JsonOption = False) -> None:
     rows = origins(settings(), os.environ, profile)
     if as_json:
         for row in rows:
-            echo_json({"field": row.field, "value": row.value, "source": row.source})
+            echo_json({"field": row.field, "env": row.env, "value": row.value, "source": row.source})
         return
     console.print(f"profile: {profile or 'none (make run writes .cache/run/profile.env)'}", markup=False,
                   highlight=False, soft_wrap=True)
-    width = max(len(r.field) for r in rows)
+    width, env_width = max(len(r.field) for r in rows), max(len(r.env) for r in rows)
     for row in rows:
-        console.print(f"{row.field:<{width}}  {safe(row.value)}  [{row.source}]", markup=False,
-                      highlight=False, soft_wrap=True)
+        console.print(f"{row.field:<{width}}  {row.env:<{env_width}}  {safe(row.value)}  [{row.source}]",
+                      markup=False, highlight=False, soft_wrap=True)

@@ -10,6 +10,7 @@ import typer
 
 from ingest.cli.common import console, reports_errors, settings
 from ingest.dev import demo
+from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,9 +24,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Loopback address to bind."
           ) -> None:
     """Serve the demo feeds and pages until interrupted; write a sources file pointing at them."""
     cfg = settings()
-    site = demo.load_site(cfg.seeds_dir)
+    site = demo.load_site(CorpusPaths().seeds_dir)
     server = demo.demo_server(site, host=host, port=port)
-    path = demo.write_sources(site, server.base_url, sources_out or cfg.cache_dir / "demo" / "sources.yaml")
+    path = demo.write_sources(site, server.base_url,
+                              sources_out or cfg.files.cache_dir / "demo" / "sources.yaml")
     console.print(f"demo site at {server.base_url}/ ({len(site.articles)} articles, "
                   f"{len(site.outlets)} outlets); sources file: {path}", soft_wrap=True, markup=False)
     with contextlib.suppress(KeyboardInterrupt):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ingest.cli.common import EXIT_UNAVAILABLE, console, reports_errors, settings
+from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 # The node's life cycle is dev tooling (ingest.dev.node): imported inside those commands only, so
@@ -17,7 +18,7 @@ def prepare_host() -> None:
     """Install the node and, as root, create its system user and give it its folders (idempotent)."""
     from ingest.dev import node as esnode
 
-    done = esnode.prepare(settings().cache_dir)
+    done = esnode.prepare(settings().files.cache_dir)
     console.print("\n".join(done) if done else "host ready for the embedded node; nothing to change")
 
 
@@ -30,11 +31,11 @@ def start(port: int = typer.Option(None, help="HTTP port (default INGEST_ES_NODE
     from ingest.dev import node as esnode
 
     cfg = settings()
-    node = esnode.start(cfg.cache_dir, port=cfg.es_node_port if port is None else port, heap=heap)
+    node = esnode.start(cfg.files.cache_dir, port=cfg.es.node_port if port is None else port, heap=heap)
     console.print(f"Elasticsearch {esnode.es_version()} running at {node.url} (pid {node.pid})")
     from ingest.cli.stack import sync_news_es  # issue 14: Airflow's news_es follows the node
 
-    if synced := sync_news_es(cfg.cache_dir):
+    if synced := sync_news_es(cfg.files.cache_dir):
         console.print(synced, markup=False)
 
 
@@ -44,7 +45,7 @@ def stop() -> None:
     """Stop the embedded node if it is running."""
     from ingest.dev import node as esnode
 
-    stopped = esnode.stop(settings().cache_dir)
+    stopped = esnode.stop(settings().files.cache_dir)
     console.print("stopped" if stopped else "no embedded node was running")
 
 
@@ -56,12 +57,12 @@ def status() -> None:
     from ingest.dev import node as esnode
 
     cfg = settings()
-    node = esnode.running(cfg.cache_dir)
+    node = esnode.running(cfg.files.cache_dir)
     console.print(f"embedded node: {node.url + ' (pid ' + str(node.pid) + ')' if node else 'not running'}")
-    if not cfg.es_url and node is None:
+    if not cfg.es.url and node is None:
         raise typer.Exit(EXIT_UNAVAILABLE)
     es = store.connect(cfg, check=False)
-    console.print(f"cluster {store.redact_url(store.resolve_url(cfg))}: {store.health(es, cfg.es_url)}")
+    console.print(f"cluster {store.redact_url(store.resolve_url(cfg))}: {store.health(es, cfg.es.url)}")
 
 
 @app.command()
@@ -84,9 +85,9 @@ def smoke() -> None:
     cfg = settings()
     es = store.connect(cfg)
     store.apply_templates(es, cfg)
-    seed = sorted(cfg.seeds_dir.glob("000_*.txt"))[0]
+    seed = sorted(CorpusPaths().seeds_dir.glob("000_*.txt"))[0]
     body = seed.read_text(encoding="utf-8")
-    alias = store.alias_name(cfg.index_prefix, "articles")
+    alias = store.alias_name(cfg.es.index_prefix, "articles")
     es.index(index=alias, id="smoke-" + seed.stem, refresh="wait_for",
              document={"title": body.splitlines()[0][:120], "body": body, "url": f"file://{seed}"})
     # The text writes "الأرمينية" (hamza on alef, taa marbuta); query a bare alef, heh, and a kasra.

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ingest.cli.common import console, progress, reports_errors, settings, tracked
+from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -30,7 +31,8 @@ def dedup(
 
     cfg = settings()
     es = store.connect(cfg)
-    background = ev.load_saudinewsnet(cfg.fixtures_dir / "arabic-news" / "saudinewsnet")[:background_size]
+    news = CorpusPaths().fixtures_dir / "arabic-news"
+    background = ev.load_saudinewsnet(news / "saudinewsnet")[:background_size]
     # Also without background: the story score must hold in a small index (a demo, a new deployment).
     for bg in (background, []) if background else ([],):
         with progress(f"dedup: labelled set, {len(bg)} background articles"):
@@ -38,11 +40,11 @@ def dedup(
         _print(lines)
     if corpus:
         with progress("dedup: arabic-news corpus"):
-            lines = list(ev.evaluate_corpus(es, cfg, cfg.fixtures_dir / "arabic-news", limit=limit))
+            lines = list(ev.evaluate_corpus(es, cfg, CorpusPaths().fixtures_dir / "arabic-news", limit=limit))
         _print(lines)
     if ans:
         with progress("dedup: ANS headline pairs"):
-            lines = list(ev.evaluate_ans(es, cfg, cfg.fixtures_dir / "arabic-news" / "ans_stance"))
+            lines = list(ev.evaluate_ans(es, cfg, CorpusPaths().fixtures_dir / "arabic-news" / "ans_stance"))
         _print(lines)
 
 
@@ -66,8 +68,8 @@ def extraction(
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
     from ingest.dev.evaluation import extraction as ev
 
-    cfg = settings()
-    _print(ev.evaluate(directory or cfg.fixtures_dir / "extraction-benchmark", limit=limit, track=tracked))
+    folder = directory or CorpusPaths().fixtures_dir / "extraction-benchmark"
+    _print(ev.evaluate(folder, limit=limit, track=tracked))
 
 
 @app.command()
@@ -83,7 +85,7 @@ def crawl(
 
     cfg = settings()
     with progress("crawl: serving the fixtures and running the pipeline"):
-        lines = list(ev.evaluate(cfg, directory or cfg.fixtures_dir))
+        lines = list(ev.evaluate(cfg, directory or CorpusPaths().fixtures_dir))
     _print(lines)
 
 
@@ -100,7 +102,6 @@ def dates(
     """Publication-date accuracy per family on labelled strings and on the gold-dated real pages."""
     from ingest.dev.evaluation import dates as ev
 
-    cfg = settings()
     with progress("dates: labelled strings and gold-dated pages"):
-        lines = list(ev.evaluate(labelled, cfg.fixtures_dir / "pages" / "arabic"))
+        lines = list(ev.evaluate(labelled, CorpusPaths().fixtures_dir / "pages" / "arabic"))
     _print(lines)

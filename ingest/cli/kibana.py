@@ -38,7 +38,8 @@ def import_objects(
         password = typer.prompt(f"Kibana password for {user}", hide_input=True)
     auth = kibana.KibanaAuth(api_key=SecretStr(api_key) if api_key else None, username=user,
                              password=SecretStr(password) if password is not None else None)
-    objects = kibana.retarget(kibana.load_objects(directory or kibana.OBJECTS_DIR), settings().index_prefix)
+    prefix = settings().es.index_prefix
+    objects = kibana.retarget(kibana.load_objects(directory or kibana.OBJECTS_DIR), prefix)
     result = kibana.import_objects(url, objects, auth, space=space,
                                    verify=str(ca_certs) if ca_certs else True)
     console.print(f"imported {result.success_count} saved objects into {kibana.redact_url(url)}")

@@ -32,7 +32,7 @@ def run(once: OnceOption = False, sources: SourcesOption = None,
     from ingest.config import load_sources
 
     cfg = settings()
-    source_list = load_sources(sources or cfg.sources_file)
+    source_list = load_sources(sources or cfg.files.sources_file)
     while True:
         started = datetime.now(UTC) - timedelta(seconds=1)  # indexed_at is set by this same clock
         summary = _one_pass(cfg, source_list, force)

@@ -49,7 +49,7 @@ def search(query: Annotated[str, typer.Argument(
                         until=parse_when(until, now=now, what="--until") if until else None,
                         include_copies=show_dups, size=size)
     es = store.connect(cfg)
-    result = run_search(es, store.alias_name(cfg.index_prefix, "articles"), req)
+    result = run_search(es, store.alias_name(cfg.es.index_prefix, "articles"), req)
     if as_json:
         for hit in result.hits:
             echo_json(json_record(hit))

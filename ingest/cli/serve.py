@@ -30,7 +30,7 @@ def serve(port: Annotated[int | None, typer.Option(
     from ingest.web.app import create_app
 
     cfg = settings()
-    host, chosen = cfg.web_host, cfg.web_port if port is None else port
+    host, chosen = cfg.web.host, cfg.web.port if port is None else port
     port_free(host, chosen)
     console.print(f"reading room: http://{host}:{chosen}/", markup=False, highlight=False)
     uvicorn.run(create_app(cfg), host=host, port=chosen, log_level="warning")

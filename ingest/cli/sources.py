@@ -31,7 +31,7 @@ def list_sources(sources: SourcesOption = None, as_json: JsonOption = False) -> 
     from ingest.config import load_sources
 
     cfg = settings()
-    render_sources(load_sources(sources or cfg.sources_file), as_json=as_json)
+    render_sources(load_sources(sources or cfg.files.sources_file), as_json=as_json)
 
 
 def render_sources(entries: list[Source], *, as_json: bool) -> None:
@@ -55,7 +55,7 @@ def check(sources: SourcesOption = None, all_sources: AllOption = False) -> None
     from ingest.config import load_sources
 
     cfg = settings()
-    entries = [s for s in load_sources(sources or cfg.sources_file) if all_sources or s.enabled]
+    entries = [s for s in load_sources(sources or cfg.files.sources_file) if all_sources or s.enabled]
     stored = _stored_states(cfg, [s.id for s in entries])
     table = Table("source", "health now", "items", "stored state")
     failures = 0
@@ -109,7 +109,7 @@ def add(url: Annotated[str, typer.Argument(help="A feed URL, or a homepage whose
     from ingest.sourcesfile import append_source, discover_feeds, source_id_for
 
     cfg = settings()
-    path = sources or cfg.sources_file
+    path = sources or cfg.files.sources_file
     try:
         feeds, title = discover_feeds(cfg, url)
     except IngestError as exc:
@@ -145,7 +145,7 @@ def import_opml(opml: Annotated[Path, typer.Argument(help="OPML file (e.g. expor
     from ingest.config import load_sources
     from ingest.sourcesfile import append_source, read_opml
 
-    path = sources or settings().sources_file
+    path = sources or settings().files.sources_file
     existing = load_sources(path) if path.exists() else []
     known = {s.url for s in existing}
     found, problems = read_opml(opml, [s.id for s in existing])
@@ -167,7 +167,7 @@ def export_opml(sources: SourcesOption = None,
     from ingest.config import load_sources
     from ingest.sourcesfile import write_opml
 
-    data = write_opml(load_sources(sources or settings().sources_file))
+    data = write_opml(load_sources(sources or settings().files.sources_file))
     if out is None:
         typer.echo(data.decode("utf-8"))
     else:

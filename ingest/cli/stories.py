@@ -35,7 +35,7 @@ def top(since: Annotated[str, typer.Option(
     now = datetime.now(UTC)
     start = parse_when(since, now=now, what="--since")
     end = parse_when(until, now=now, what="--until") if until else None
-    found = top_stories(store.connect(cfg), store.alias_name(cfg.index_prefix, "articles"),
+    found = top_stories(store.connect(cfg), store.alias_name(cfg.es.index_prefix, "articles"),
                         since=start, until=end, size=size)
     if as_json:
         for story in found:

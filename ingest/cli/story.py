@@ -25,7 +25,7 @@ def show(story_id: Annotated[str, typer.Argument(help="A story id or an article 
     cfg = settings()
     es = store.connect(cfg)
     s = stories.story(es, cfg, stories.story_of_article(es, cfg, story_id))
-    refs = articles_by_id(es, store.alias_name(cfg.index_prefix, "articles"),
+    refs = articles_by_id(es, store.alias_name(cfg.es.index_prefix, "articles"),
                           [a["doc_id"] for a in s.articles])
     names = {r.source_id: r.source_name for r in refs.values()}
     if as_json:

@@ -28,35 +28,14 @@ from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, encode_weights, iso
 from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import weighted_story_score
 from ingest.models import Article
-from ingest.settings import Settings
+from ingest.settings import DedupSettings, Settings
 
 TIER_PRIORITY = {"exact": 0, "near": 1, "title": 2}
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """The knobs of one run, stored with every decision so an old decision can be audited."""
-
-    shingle_size: int
-    num_perm: int
-    lsh_bands: int
-    near_jaccard: float
-    near_containment: float
-    near_window_hours: float
-    title_window_hours: float
-    title_body_containment: float
-    story_window_hours: float
-    story_threshold: float
-    story_candidates: int
-    story_title_weight: float
-    story_prior_docs: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        return cls(**{name: getattr(settings, f"dedup_{name}") for name in cls.__dataclass_fields__})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+# The knobs of one run, stored with every decision so an old decision can be audited: the settings'
+# dedup group itself (``settings.dedup``), never a copy of it.
+Thresholds = DedupSettings
 
 
 @dataclass(frozen=True)
@@ -510,8 +489,8 @@ def _stored(doc: Mapping[str, Any], d: Decision) -> dict[str, Any]:
 def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -> list[Decision]:
     """One decision per article, same order. Registers and records them in the dedup registry."""
     index = registry.alias(settings)
-    cfg = Thresholds.from_settings(settings)
-    q = Queries(es, index, cfg, settings.es_shards)
+    cfg = settings.dedup
+    q = Queries(es, index, cfg, settings.es.shards)
     now = datetime.now(UTC)
     docs: dict[str, dict[str, Any]] = {}
     for article in articles:

@@ -100,7 +100,7 @@ def entry_from_hit(hit: Mapping[str, Any]) -> Entry:
 
 
 def alias(settings: Settings) -> str:
-    return store.alias_name(settings.index_prefix, KIND)
+    return store.alias_name(settings.es.index_prefix, KIND)
 
 
 def _translate(what: str, exc: Exception) -> Exception:

@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, es: Elasticsearch | None = None) -> Starle
     """The app for ``settings``; the client is created once and shared by the worker threads."""
     client = es or store.connect(settings, check=False)
     env = templates()
-    articles = store.alias_name(settings.index_prefix, "articles")
+    articles = store.alias_name(settings.es.index_prefix, "articles")
 
     def page(name: str, request: Request, **context: Any) -> HTMLResponse:
         html = env.get_template(name).render(request=request, path=request.url.path, **context)
@@ -101,7 +101,7 @@ def create_app(settings: Settings, *, es: Elasticsearch | None = None) -> Starle
 
     def alerts_page(request: Request, fmt: str = "html") -> Response:
         rule = request.query_params.get("rule") or None
-        groups = _alerts(client, store.alias_name(settings.index_prefix, ALERTS_KIND), rule)
+        groups = _alerts(client, store.alias_name(settings.es.index_prefix, ALERTS_KIND), rule)
         if fmt == "json":
             return JSONResponse({"rules": groups})
         return page("alerts.html", request, groups=groups, rule=rule)

@@ -71,16 +71,18 @@ def evaluate(settings: Settings, root: Path) -> list[str]:
     """Run the crawl evaluation and return the report lines."""
     if not (root / "pages").is_dir() or not (root / "feeds").is_dir():
         raise ConfigError(f"{root}: expected feeds/ and pages/ folders (Settings.fixtures_dir)")
-    cfg = settings.model_copy(update={
-        "index_prefix": f"evalcrawl{uuid.uuid4().hex[:8]}", "allowed_networks": ["127.0.0.1/32"],
-        "per_host_delay": 0.0, "per_host_concurrency": 4, "poll_max_failures": 1000})
+    cfg = settings.changed(es={"index_prefix": f"evalcrawl{uuid.uuid4().hex[:8]}"},
+                           fetch={"allowed_networks": ["127.0.0.1/32"],
+                                  "per_host_delay": 0.0,
+                                  "per_host_concurrency": 4},
+                           poll={"max_failures": 1000})
     es = store.connect(cfg)
     store.apply_templates(es, cfg)
     try:
         with LoopbackServer(routes_for(root)) as server:
             return _run(es, cfg, server)
     finally:
-        store.drop_prefix(es, cfg.index_prefix)
+        store.drop_prefix(es, cfg.es.index_prefix)
 
 
 def _run(es: Elasticsearch, cfg: Settings, server: LoopbackServer) -> list[str]:

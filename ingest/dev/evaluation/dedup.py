@@ -26,8 +26,9 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.dedup import Decision, decide, registry
-from ingest.dedup.decide import Thresholds, entry_for
+from ingest.dedup.decide import entry_for
 from ingest.dedup.similarity import story_score
+from ingest.dev.paths import CorpusPaths
 from ingest.errors import ConfigError
 from ingest.models import Article, doc_id_for
 from ingest.settings import Settings
@@ -234,7 +235,7 @@ def register_background(es: Elasticsearch, settings: Settings, articles: Sequenc
     Why: a 19-document index gives degenerate IDF (every Armenia term looks common). The
     background is dated 2015, outside every time window, so it is never a candidate itself.
     """
-    cfg = Thresholds.from_settings(settings)
+    cfg = settings.dedup
     now = datetime.now(UTC)
     entries = {a.doc_id: entry_for(a, cfg, now) for a in articles}
     registry.register(es, registry.alias(settings), list(entries.values()))
@@ -250,7 +251,7 @@ def run(
     background: Sequence[Article] = (),
 ) -> dict[str, Decision]:
     """Decide ``articles`` in batches (shuffled when ``seed`` is given) under a fresh prefix."""
-    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    cfg = settings.changed(es={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
     order = list(articles)
     if seed is not None:
         random.Random(seed).shuffle(order)
@@ -263,7 +264,7 @@ def run(
                 out[d.doc_id] = d
         return out
     finally:
-        store.drop_prefix(es, cfg.index_prefix)
+        store.drop_prefix(es, cfg.es.index_prefix)
 
 
 Schedule = Sequence[Sequence[Sequence[Article]]]  # calls, one after the other; each: batches run at once
@@ -276,7 +277,7 @@ def run_schedule(
     them at the end (stories resolved through their founders: what ``ingest story`` shows)."""
     from ingest import stories
 
-    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    cfg = settings.changed(es={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
     store.apply_templates(es, cfg)
     try:
         register_background(es, cfg, background)
@@ -286,7 +287,7 @@ def run_schedule(
             _concurrently(cfg, step)
         final = stories.final_decisions(es, cfg, ids)
     finally:
-        store.drop_prefix(es, cfg.index_prefix)
+        store.drop_prefix(es, cfg.es.index_prefix)
     return {i: d.duplicate_of or i for i, d in final.items()}, {i: d.story_id for i, d in final.items()}
 
 
@@ -386,7 +387,7 @@ def evaluate_labelled(
     background: Sequence[Article] = (),
 ) -> list[str]:
     """Report lines for the labelled set, once per processing order."""
-    items = load_labelled(directory, settings.seeds_dir)
+    items = load_labelled(directory, CorpusPaths().seeds_dir)
     gold_dup = {x.article.doc_id: x.dup for x in items}
     gold_story = {x.article.doc_id: x.story for x in items}
     names = {x.article.doc_id: x.article.url.rsplit("/", 1)[-1] for x in items}
@@ -491,8 +492,8 @@ def _headline_article(text: str, at: datetime) -> Article:
 def headline_scores(es: Elasticsearch, settings: Settings, pairs: Sequence[HeadlinePair]) -> list[float]:
     """Story score of each pair, from term vectors of every headline registered in a throwaway
     registry (document frequencies from the headlines themselves, N read as ``story_prior_docs``)."""
-    cfg = settings.model_copy(update={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
-    th = Thresholds.from_settings(cfg)
+    cfg = settings.changed(es={"index_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
+    th = cfg.dedup
     at = datetime(2020, 1, 1, tzinfo=UTC)
     articles = {t: _headline_article(t, at) for p in pairs for t in (p.s1, p.s2)}
     store.apply_templates(es, cfg)
@@ -504,7 +505,7 @@ def headline_scores(es: Elasticsearch, settings: Settings, pairs: Sequence[Headl
         for i in range(0, len(ids), 500):
             vectors |= registry.term_vectors(es, index, ids[i : i + 500], ["title", "body"])
     finally:
-        store.drop_prefix(es, cfg.index_prefix)
+        store.drop_prefix(es, cfg.es.index_prefix)
     tv = {t: vectors.get(a.doc_id, {}) for t, a in articles.items()}
     return [story_score(tv[p.s1], tv[p.s2], th.story_title_weight, th.story_prior_docs) for p in pairs]
 
@@ -530,7 +531,7 @@ def evaluate_ans(es: Elasticsearch, settings: Settings, folder: Path) -> list[st
     pairs = load_ans(folder)
     scores = headline_scores(es, settings, pairs)
     counts = {st: sum(1 for p in pairs if p.stance == st) for st in sorted({p.stance for p in pairs})}
-    thr = settings.dedup_story_threshold
+    thr = settings.dedup.story_threshold
     return [
         f"ANS headline pairs {folder}: {len(pairs)} pairs {counts}",
         f"  same story (agree vs other) at story threshold {thr}: {_same_story_prf(pairs, scores, thr)}",
