@@ -10,7 +10,6 @@ import typer
 
 from ingest.cli.common import console, reports_errors, settings
 from ingest.dev import demo
-from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,6 +23,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Loopback address to bind."
           ) -> None:
     """Serve the demo feeds and pages until interrupted; write a sources file pointing at them."""
     cfg = settings()
+    from ingest.dev.paths import CorpusPaths
+
     site = demo.load_site(CorpusPaths().seeds_dir)
     server = demo.demo_server(site, host=host, port=port)
     path = demo.write_sources(site, server.base_url,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from ingest.cli.common import EXIT_UNAVAILABLE, console, reports_errors, settings
-from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 # The node's life cycle is dev tooling (ingest.dev.node): imported inside those commands only, so
@@ -85,6 +84,8 @@ def smoke() -> None:
     cfg = settings()
     es = store.connect(cfg)
     store.apply_templates(es, cfg)
+    from ingest.dev.paths import CorpusPaths
+
     seed = sorted(CorpusPaths().seeds_dir.glob("000_*.txt"))[0]
     body = seed.read_text(encoding="utf-8")
     alias = store.alias_name(cfg.es.index_prefix, "articles")

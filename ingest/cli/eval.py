@@ -9,11 +9,17 @@ from typing import Annotated
 import typer
 
 from ingest.cli.common import console, progress, reports_errors, settings, tracked
-from ingest.dev.paths import CorpusPaths
 
 app = typer.Typer(no_args_is_help=True)
 
 DEFAULT_DEDUP_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "dedup"
+
+
+def _fixtures() -> Path:
+    """The corpora folder (ingest/dev/paths.py), read when a command runs, not at import."""
+    from ingest.dev.paths import CorpusPaths
+
+    return CorpusPaths().fixtures_dir
 
 
 @app.command()
@@ -31,7 +37,7 @@ def dedup(
 
     cfg = settings()
     es = store.connect(cfg)
-    news = CorpusPaths().fixtures_dir / "arabic-news"
+    news = _fixtures() / "arabic-news"
     background = ev.load_saudinewsnet(news / "saudinewsnet")[:background_size]
     # Also without background: the story score must hold in a small index (a demo, a new deployment).
     for bg in (background, []) if background else ([],):
@@ -40,11 +46,11 @@ def dedup(
         _print(lines)
     if corpus:
         with progress("dedup: arabic-news corpus"):
-            lines = list(ev.evaluate_corpus(es, cfg, CorpusPaths().fixtures_dir / "arabic-news", limit=limit))
+            lines = list(ev.evaluate_corpus(es, cfg, _fixtures() / "arabic-news", limit=limit))
         _print(lines)
     if ans:
         with progress("dedup: ANS headline pairs"):
-            lines = list(ev.evaluate_ans(es, cfg, CorpusPaths().fixtures_dir / "arabic-news" / "ans_stance"))
+            lines = list(ev.evaluate_ans(es, cfg, _fixtures() / "arabic-news" / "ans_stance"))
         _print(lines)
 
 
@@ -68,7 +74,7 @@ def extraction(
     """Token P/R/F1 (4-gram shingles, as the ScrapingHub benchmark) per extraction method."""
     from ingest.dev.evaluation import extraction as ev
 
-    folder = directory or CorpusPaths().fixtures_dir / "extraction-benchmark"
+    folder = directory or _fixtures() / "extraction-benchmark"
     _print(ev.evaluate(folder, limit=limit, track=tracked))
 
 
@@ -85,7 +91,7 @@ def crawl(
 
     cfg = settings()
     with progress("crawl: serving the fixtures and running the pipeline"):
-        lines = list(ev.evaluate(cfg, directory or CorpusPaths().fixtures_dir))
+        lines = list(ev.evaluate(cfg, directory or _fixtures()))
     _print(lines)
 
 
@@ -103,5 +109,5 @@ def dates(
     from ingest.dev.evaluation import dates as ev
 
     with progress("dates: labelled strings and gold-dated pages"):
-        lines = list(ev.evaluate(labelled, CorpusPaths().fixtures_dir / "pages" / "arabic"))
+        lines = list(ev.evaluate(labelled, _fixtures() / "pages" / "arabic"))
     _print(lines)
