@@ -103,10 +103,13 @@ class PollSettings(Group):
     env_names: ClassVar[dict[str, str]] = {name: name for name in (
         "sitemap_max_children", "feed_max_items", "retry_after_cap", "disabled_probe_interval")}
 
-    # Adaptive interval bounds (seconds) and auto-disable threshold.
+    # Adaptive interval bounds (seconds) and auto-disable threshold: a source is auto-disabled
+    # after ``max_failures`` consecutive failures only if it has also been failing for
+    # ``disable_after`` seconds (a site down for a morning is backed off, not disabled).
     min_interval: float = 300.0
     max_interval: float = 6 * 3600.0
     max_failures: int = 5
+    disable_after: float = 86400.0
     sitemap_max_children: int = 5
     feed_max_items: int = 1000  # per feed / sitemap poll; the rest is counted, not discovered
     # Retry-After is honoured up to this cap (Media Cloud: a day); an auto-disabled source is probed

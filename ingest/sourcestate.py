@@ -57,6 +57,7 @@ class SourceState:
     last_unconditional_at: datetime | None = None
     hidden_by_304: int = 0  # unconditional polls that found new items behind unchanged validators
     moved_to: str = ""  # where ``url`` answered 301/308: polled instead until ``url`` is edited
+    failing_since: datetime | None = None  # the first of the current run of failures
 
     def poll_url(self, configured: str) -> str:
         """The URL to poll: the permanent new location of ``configured``, if it moved."""
@@ -104,7 +105,7 @@ def after_success(state: SourceState, settings: Settings, *, now: datetime, seen
         state, etag=etag or state.etag, last_modified=last_modified or state.last_modified,
         interval_s=interval, next_poll_at=now + timedelta(seconds=interval), last_polled_at=now,
         last_success_at=now, last_status=status, last_error="", failures=0, items_seen=seen,
-        items_new=new, polls=state.polls + 1, disabled=False, disabled_reason="",
+        items_new=new, polls=state.polls + 1, disabled=False, disabled_reason="", failing_since=None,
         conditional_polls=state.conditional_polls + 1 if conditional else 0,
         last_unconditional_at=state.last_unconditional_at if conditional else now,
         hidden_by_304=state.hidden_by_304 + hidden)
@@ -117,17 +118,23 @@ def after_not_modified(state: SourceState, settings: Settings, *, now: datetime)
 
 def after_failure(state: SourceState, settings: Settings, *, now: datetime, reason: str, message: str,
                   retry_after: float | None = None) -> SourceState:
-    """Back off linearly (at least ``Retry-After``, capped at ``retry_after_cap``); after
-    ``poll_max_failures`` the source is auto-disabled: probed once per ``disabled_probe_interval``."""
+    """Back off linearly (at least ``Retry-After``, capped at ``retry_after_cap``). Auto-disable (one
+    probe per ``disabled_probe_interval``) needs both ``max_failures`` failures in a row and
+    ``disable_after`` seconds of failing: a count alone disabled a site down for one morning, and a
+    daily probe then kept landing in its next morning's outage (the simulated week lost a week of
+    one outlet that way)."""
     failures = state.failures + 1
+    since = state.failing_since or now
     backoff = min(settings.poll.max_interval, settings.poll.min_interval * failures)
     wait = max(backoff, min(retry_after or 0.0, settings.poll.retry_after_cap))
-    disabled = failures >= settings.poll.max_failures
+    disabled = (failures >= settings.poll.max_failures
+                and (now - since).total_seconds() >= settings.poll.disable_after)
     if disabled:
         wait = max(wait, settings.poll.disabled_probe_interval)
     return dataclasses.replace(
         state, next_poll_at=now + timedelta(seconds=wait), last_polled_at=now, last_status=reason,
         last_error=message[:500], failures=failures, disabled=disabled, polls=state.polls + 1,
+        failing_since=since,
         disabled_reason=f"{failures} consecutive failures, last: {reason}" if disabled else "")
 
 
@@ -137,7 +144,7 @@ def set_paused(state: SourceState, paused: bool) -> SourceState:
     if paused:
         return dataclasses.replace(state, paused=True)
     return dataclasses.replace(state, paused=False, disabled=False, disabled_reason="", failures=0,
-                               next_poll_at=None)
+                               failing_since=None, next_poll_at=None)
 
 
 def _adapt(interval: float, seen: int, new: int, settings: Settings) -> float:

@@ -180,7 +180,7 @@ def test_one_bad_item_does_not_stop_the_others(site: LoopbackServer) -> None:
 
 @pytest.fixture
 def cfg(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
-    settings = make_settings(**LOCAL, poll={"max_failures": 3})
+    settings = make_settings(**LOCAL, poll={"max_failures": 3, "disable_after": 4 * 3600})
     store.apply_templates(es, settings)
     return settings
 

@@ -16,7 +16,7 @@ from ingest.sourcestate import (
 )
 
 NOW = datetime(2022, 9, 13, 12, 0, tzinfo=UTC)
-S = load_settings(poll={"min_interval": 300, "max_interval": 3600, "max_failures": 3})
+S = load_settings(poll={"min_interval": 300, "max_interval": 3600, "max_failures": 3, "disable_after": 0})
 
 
 def test_mostly_new_items_halve_the_interval_within_bounds() -> None:
@@ -51,6 +51,25 @@ def test_failures_back_off_linearly_then_disable_into_a_daily_probe() -> None:
     assert not state.is_due(NOW + timedelta(hours=23)) and state.is_due(NOW + timedelta(days=1))
     recovered = after_success(state, S, now=NOW + timedelta(days=1), seen=3, new=1)
     assert not recovered.disabled and recovered.failures == 0 and recovered.health == "ok"
+
+
+def test_a_morning_outage_is_backed_off_not_disabled() -> None:
+    """A count of failures alone disabled a site down for a few hours; the daily probe then landed in
+    its next outage, every day. Disabling also needs ``disable_after`` seconds of failing."""
+    cfg = load_settings(poll={"min_interval": 300, "max_interval": 3600, "max_failures": 3,
+                              "disable_after": 86400})
+    state, at = SourceState("s"), NOW
+    for _ in range(8):  # 8 failures over 3 h: more than max_failures, far less than a day
+        state = after_failure(state, cfg, now=at, reason="connect_error", message="refused")
+        at = state.next_poll_at
+    assert not state.disabled and state.failing_since == NOW and state.failures == 8
+    assert (state.next_poll_at - NOW) < timedelta(hours=4)  # linear backoff, capped at max_interval
+    day_later = after_failure(state, cfg, now=NOW + timedelta(days=1), reason="connect_error", message="x")
+    assert day_later.disabled and day_later.next_poll_at == NOW + timedelta(days=2)
+    healed = after_success(day_later, cfg, now=NOW + timedelta(days=2), seen=1, new=1)
+    assert healed.failing_since is None and not healed.disabled
+    again = after_failure(healed, cfg, now=NOW + timedelta(days=3), reason="http_500", message="y")
+    assert again.failing_since == NOW + timedelta(days=3) and not again.disabled
 
 
 def test_retry_after_is_capped_at_a_day() -> None:
