@@ -92,11 +92,13 @@ def test_housekeeping_restores_a_lost_alias_and_reports_orphan_indices(
         es: Elasticsearch, settings: Settings) -> None:
     prefix = settings.es.index_prefix
     es.indices.create(index=f"{prefix}-articles-v0")  # an old version nobody points at
-    es.indices.delete_alias(index=f"{prefix}-sources-v2", name=f"{prefix}-sources")
+    specs = store.load_specs(settings.files.mappings_dir)
+    sources = next(s for s in specs if s.kind == "sources").index(prefix)  # the current version
+    es.indices.delete_alias(index=sources, name=f"{prefix}-sources")
     result = maintenance.housekeeping(settings)
     assert result["orphans"] == [f"{prefix}-articles-v0"]
     assert result["restored"] == [f"{prefix}-sources"]
-    assert sorted(es.indices.get_alias(name=f"{prefix}-sources")) == [f"{prefix}-sources-v2"]
+    assert sorted(es.indices.get_alias(name=f"{prefix}-sources")) == [sources]
     assert f"{prefix}-articles" in result["aliases"]
 
 
