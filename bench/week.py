@@ -59,7 +59,8 @@ def _result(ctx: Context, cfg: Settings, web: SimWeb, costs: list[tuple[float, f
     docs = ctx.es.search(index=alias, size=10000, source=["url"], query={"match_all": {}})["hits"]["hits"]
     counts = Counter(d["_source"]["url"] for d in docs)
     expected = {web.url(a) for a in web.plan.expected(web.plan.end)}
-    lost = len(expected - set(counts))
+    missing = sorted(expected - set(counts))
+    lost = len(missing)
     # a wire copy may appear after the last publishing day: unexpected only if not published by now
     published_by_now = {web.url(a) for a in web.plan.expected(web.clock.now)}
     doubled = sum(n - 1 for n in counts.values()) + len(set(counts) - published_by_now)
@@ -92,6 +93,7 @@ def _result(ctx: Context, cfg: Settings, web: SimWeb, costs: list[tuple[float, f
     saving = res.ratio("naive_requests_per_request", naive, len(web.hits), target=3.0)
     flat = res.ratio("day1_cost_per_last_day_cost", day1, day_n, target=0.8)
     res.notes += [f"first {k} violation: {v[0]}" for k, v in violations.items() if v]
+    res.notes += [_why_lost(ctx, cfg, web, url) for url in missing[:5]]
     res.metrics = {"lost": lost, "doubled": doubled, "requests": len(web.hits), "naive_requests": naive,
                    "violations": {k: len(v) for k, v in violations.items()},
                    "pass_seconds_day1": day1, "pass_seconds_last_day": day_n}
@@ -100,3 +102,16 @@ def _result(ctx: Context, cfg: Settings, web: SimWeb, costs: list[tuple[float, f
                    f"cost per pass day 1 {day1:.2f} s vs day {days:g} {day_n:.2f} s (ratio {flat:.2f}, "
                    f"{verdict(flat, 0.8)})")
     return res
+
+
+def _why_lost(ctx: Context, cfg: Settings, web: SimWeb, url: str) -> str:
+    """What the frontier and the server know of an article that was never indexed (the bench drops
+    its indices at the end, so this is the only trace a run leaves)."""
+    frontier = store.alias_name(cfg.es.index_prefix, "frontier")
+    ctx.es.indices.refresh(index=frontier)
+    hits = ctx.es.search(index=frontier, size=1, query={"term": {"url": url}},
+                         source=["status", "attempts", "last_reason", "first_seen"])["hits"]["hits"]
+    entry = hits[0]["_source"] if hits else "not in the frontier"
+    path = url.split("/", 3)[-1]
+    served = [(h.at.isoformat(timespec="minutes"), h.status) for h in web.hits if h.path.endswith(path)]
+    return f"lost {url}: frontier {entry}; server saw {served[:5]}"
