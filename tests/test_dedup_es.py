@@ -194,6 +194,23 @@ def test_two_workers_different_articles_of_one_new_story_agree_on_one_story(
     assert next(iter(weather.values()))["decision"]["story_id"] == by_name["u_weather"].doc_id
 
 
+def test_an_earlier_report_arriving_later_founds_the_story_and_the_first_arrival_moves_in(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """s004 (14:00) is decided alone; s000 (09:00) and s003 come in a later run: the story is
+    s000's, the earliest report's, as when they arrive together (it used to stay s004's)."""
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    s000, s004, s003 = (by_name[n] for n in ("s000", "s004", "s003"))
+    [first] = decide(es, settings, [s004])
+    assert first.story_id == s004.doc_id
+    d000, d003 = decide(es, settings, [s000, s003])
+    assert d000.tier == "new" and d000.story_id == s000.doc_id and s004.doc_id in d000.reason
+    assert d003.story_id == s000.doc_id
+    stored = registry.get_many(es, registry.alias(settings), [a.doc_id for a in (s000, s004, s003)])
+    assert {doc["decision"]["story_id"] for doc in stored.values()} == {s000.doc_id}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("order_seed", [3, 11])
 def test_processing_order_does_not_change_the_groups(
     make_settings: Callable[..., Settings], es: Elasticsearch, labelled: list, order_seed: int
@@ -213,6 +230,7 @@ def test_processing_order_does_not_change_the_groups(
     assert pairwise(outcomes[0], outcomes[1]).f1 == 1.0
 
 
+@pytest.mark.slow
 def test_every_arrival_order_gives_the_same_stories_and_groups(
     settings: Settings, es: Elasticsearch, labelled: list
 ) -> None:
@@ -229,6 +247,7 @@ def test_every_arrival_order_gives_the_same_stories_and_groups(
         assert pairwise(stories, gold_story).f1 == 1.0, (name, stories)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("background", [0, 1700])
 def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list, background: int) -> None:
     """Variants are copies; the five seeds are never copies of each other; unrelated texts join nothing.

@@ -177,12 +177,17 @@ class Queries:
         return hits
 
     def _msearch(self, bodies: list[tuple[dict[str, Any], int, list[Any]]]) -> list[list[Entry]]:
-        """One round trip; each hit read from doc values only (``stored_fields: _none_``)."""
+        """One round trip; each hit read from doc values only (``stored_fields: _none_``).
+
+        No total hit count (``track_total_hits: false``): only the top hits are read, and a count
+        makes the node score every match, so the cost of a story query grew with the registry
+        (the default counts up to 10,000 matches before it may skip any)."""
         if not bodies:
             return []
         lines: list[dict[str, Any]] = []
         for query, size, fields in bodies:
-            body = {"query": query, "size": size, "_source": False, "stored_fields": "_none_"}
+            body = {"query": query, "size": size, "_source": False, "stored_fields": "_none_",
+                    "track_total_hits": False}
             lines += [{"index": self.index}, {**body, "docvalue_fields": fields}]
         try:
             answers = self.es.msearch(searches=lines)["responses"]

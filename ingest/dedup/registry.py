@@ -223,7 +223,7 @@ def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no:
             doc={"decision": {"story_id": story_id}},
             if_seq_no=seq_no,
             if_primary_term=term,
-            refresh="wait_for",
+            refresh=True,  # not wait_for: that idled up to refresh_interval (1 s) per story merged
         )
     except ConflictError:
         return False
