@@ -112,41 +112,76 @@ def perturbed(
 NEWS_STREAM_MIX = {"new": 0.80, "story": 0.15, "near": 0.04, "exact": 0.01}  # share of each kind
 
 
+@dataclass(frozen=True)
+class StreamItem:
+    """One article of a news stream, with what it is a version of (``origin``: index of the
+    earlier item it reports again, or copies), so a background can be written already decided."""
+
+    article: Article
+    kind: str  # new | story | near | exact (NEWS_STREAM_MIX)
+    origin: int | None
+
+
 def news_stream(
     fixtures_dir: Path, n: int, *, seed: int, start: datetime | None = None, spread_hours: float = 72.0
 ) -> list[Article]:
+    """``n`` articles shaped like a day of a national press (``news_stream_items``)."""
+    return [item.article for item in news_stream_items(fixtures_dir, n, seed=seed, start=start,
+                                                       spread_hours=spread_hours)]
+
+
+def news_stream_items(
+    fixtures_dir: Path, n: int, *, seed: int, start: datetime | None = None, spread_hours: float = 72.0
+) -> list[StreamItem]:
     """``n`` articles shaped like a day of a national press (NEWS_STREAM_MIX): most report a
-    story of their own (sentences recombined from three real texts, so no two share a story by
-    accident), some are another outlet's report of an earlier item's story (``perturb``), a few
-    are near or exact copies of one. Deterministic for a seed."""
+    story of their own (sentences recombined from three real texts, with names of their own), some
+    are another outlet's report of an earlier item's story (``perturb``), a few are near or exact
+    copies of one. Deterministic for a seed."""
     bases = arabic_articles(fixtures_dir)
     rng = random.Random(seed)
     start = start or datetime.now(UTC)
     kinds, weights = list(NEWS_STREAM_MIX), list(NEWS_STREAM_MIX.values())
-    out: list[Article] = []
+    out: list[StreamItem] = []
     for i in range(n):
         at = start - timedelta(hours=rng.random() * spread_hours)
         key = f"n{seed}-{i}"
         kind = rng.choices(kinds, weights)[0] if out else "new"
         if kind == "new":
-            out.append(_recombined(rng.sample(bases, 3), rng, key=key, at=at))
+            out.append(StreamItem(_recombined(rng.sample(bases, 3), rng, key=key, at=at), kind, None))
             continue
-        earlier = rng.choice(out)
+        origin = rng.randrange(len(out))
+        earlier = out[origin].article
         if kind == "story":
-            out.append(perturb(earlier, rng.choice(bases), rng, key=key, at=at))
+            article = perturb(earlier, rng.choice(bases), rng, key=key, at=at)
         elif kind == "near":
             body = earlier.body + "\n" + rng.choice(_sentences(rng.choice(bases).body) or [""])
-            out.append(_moved(earlier, key, at, body=body))
+            article = _moved(earlier, key, at, body=body)
         else:
-            out.append(_moved(earlier, key, at, body=earlier.body))
+            article = _moved(earlier, key, at, body=earlier.body)
+        out.append(StreamItem(article, kind, origin))
     return out
 
 
+_LETTERS = "ابتثجحخدذرزسشصضطعغفقكلمنهوي"
+NAME_SHARE = 0.2  # of a new story's words that are its own names (people, places, bodies)
+
+
+def _names(rng: random.Random, k: int = 6) -> list[str]:
+    """Made-up proper names: what sets one story apart from another that reuses the same real
+    sentences. Without them a stream of a million recombinations of 3,263 texts makes every new
+    article similar to hundreds of earlier ones (each text is reused ~700 times), a density no
+    press has and one that grows with the stream."""
+    return ["".join(rng.choice(_LETTERS) for _ in range(rng.randint(4, 7))) for _ in range(k)]
+
+
 def _recombined(parts: list[Article], rng: random.Random, *, key: str, at: datetime) -> Article:
+    names = _names(rng)
     sentences = [s for a in parts for s in _sentences(a.body)[:4]]
     rng.shuffle(sentences)
-    title = " ".join(w for a in parts for w in a.title.split()[:3])
-    return _moved(parts[0], key, at, body=" ".join(sentences), title=title)
+    words = " ".join(sentences).split()
+    words = [rng.choice(names) if rng.random() < NAME_SHARE and w.isalpha() else w for w in words]
+    title = " ".join([names[0], *(w for a in parts for w in a.title.split()[:3])])
+    return _moved(parts[0], key, at, body=" ".join(words), title=title)
 
 
 def _moved(base: Article, key: str, at: datetime, *, body: str, title: str | None = None) -> Article:
