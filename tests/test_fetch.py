@@ -283,7 +283,7 @@ def test_per_host_delay_is_paced_at_the_wire_not_when_scheduled(loopback: Loopba
     arrivals: list[float] = []
 
     def page(request: Request) -> Route:
-        arrivals.append(time.monotonic())
+        arrivals.append(request.received)
         return PAGE
 
     for path in ("/robots.txt", "/1", "/2"):

@@ -7,6 +7,9 @@ can delay (timeouts), redirect, or stream a body of any size without holding it 
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
 import sys
 import threading
 import time
@@ -31,10 +34,32 @@ class Route:
 
 @dataclass(frozen=True)
 class Request:
-    """What the server saw: path (with query) and headers (lower-cased names)."""
+    """What the server saw: path (with query), headers (lower-cased names), and when its first
+    bytes arrived (``received``: the kernel's receive timestamp, ``time.time()`` seconds)."""
 
     path: str
     headers: Mapping[str, str]
+    received: float = 0.0
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it from 3.12 on
+
+
+def arrival(sock: socket.socket) -> float:
+    """When the next request's first bytes reached this host: the kernel's timestamp of them, not
+    the moment a handler thread got round to reading them. A politeness check compares request
+    starts 0.1 s apart; under load a handler waits tens of milliseconds for the GIL, and two
+    requests sent 0.1 s apart were logged 0.06 s apart. Blocks until those bytes are there (as
+    reading the request line would); clients here never pipeline, so none are already buffered."""
+    try:
+        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return time.time()
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds + nanoseconds / 1e9
+    return time.time()
 
 
 Handler = Callable[[Request], Route]
@@ -42,7 +67,13 @@ Handler = Callable[[Request], Route]
 
 class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up early (a timeout, a size cap, a killed worker) is what the tests
-    provoke on purpose: no traceback on stderr for it."""
+    provoke on purpose: no traceback on stderr for it. Connections carry receive timestamps
+    (``arrival``); accepted sockets inherit the option from the listener."""
+
+    def server_bind(self) -> None:
+        with contextlib.suppress(OSError):  # no timestamps: ``arrival`` falls back to the clock
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        super().server_bind()
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -111,9 +142,14 @@ class LoopbackServer:
 def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        received = 0.0
+
+        def handle_one_request(self) -> None:
+            self.received = arrival(self.connection)
+            super().handle_one_request()
 
         def do_GET(self) -> None:
-            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
+            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, self.received)
             server.requests.append(request)
             with server._in_flight_lock:
                 server.in_flight += 1

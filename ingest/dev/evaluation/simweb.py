@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -99,7 +98,7 @@ class Hit:
     """One request as the server saw it."""
 
     at: datetime      # simulated time
-    started: float    # time.monotonic() on the server when the request was read
+    started: float    # when the request's first bytes reached the server (kernel timestamp)
     host: str
     path: str
     status: int       # 0 = connection dropped without an answer
@@ -287,7 +286,7 @@ class SimWeb:
 
     def _handler(self, outlet_id: str, server: LoopbackServer) -> Callable[[Request], Route]:
         def handle(request: Request) -> Route:
-            started, now = time.monotonic(), self.clock.now
+            started, now = request.received, self.clock.now
             path = request.path.split("?")[0]
             route, kind, source_id = self._respond(outlet_id, server, path, request, now)
             hit = Hit(now, started, host_address(OUTLETS.index(outlet_id)), path, route.status,
