@@ -22,7 +22,7 @@ from bench.freshness import schedule_interval
 from ingest.dev.paths import CorpusPaths
 from ingest.settings import load_settings
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import pty
 import subprocess
 import sys
 
+import pytest
+
 SNIPPET = """
 import time
 from ingest.cli.common import console, tracked
@@ -48,12 +50,14 @@ def test_the_bar_shows_on_a_terminal() -> None:
     assert b"counting sheep" in out and ESC in out and b"done" in out
 
 
+@pytest.mark.slow
 def test_piped_output_and_json_mode_carry_no_bar() -> None:
     assert run(True, tty=False) == b"done\n"  # a pipe: only the command's own line
     off = run(False, tty=True)  # --json passes enabled=False: not even a terminal gets a bar
     assert b"counting sheep" not in off and b"done" in off
 
 
+@pytest.mark.slow
 def test_an_eval_piped_prints_its_report_lines_only() -> None:
     ingest = os.path.join(os.path.dirname(sys.executable), "ingest")
     piped = subprocess.run([ingest, "eval", "extraction", "--limit", "2"], capture_output=True, timeout=300)

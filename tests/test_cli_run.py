@@ -85,6 +85,7 @@ def test_run_once_exit_code_1_when_items_fail(tmp_path: Path, env: dict[str, str
     assert "failing sources (1)" in result.output and "مكسور [broken]:" in result.output  # named
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_sources_disable_pauses_and_enable_resumes(tmp_path: Path, env: dict[str, str],
                                                    site: LoopbackServer) -> None:

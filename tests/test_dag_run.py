@@ -39,7 +39,7 @@ from ingest.dev.evaluation.server import LoopbackServer
 from ingest.dev.paths import CorpusPaths
 from ingest.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SITE = demo.load_site(CorpusPaths().seeds_dir)
 GOOD_PAGES = sorted(a.path for a in SITE.articles if not a.outlet.broken)
@@ -229,7 +229,6 @@ def test_node_lost_during_index_task_fails_it_and_the_retry_indexes_everything_o
     assert es.count(index=registry)["count"] == len(GOOD_PAGES)  # dedup records not doubled either
 
 
-@pytest.mark.slow
 def test_news_es_follows_the_node_to_a_new_url_and_the_next_run_reads_it_from_the_metadata_db(
         airflow_db: Path, site_server: LoopbackServer, es: Elasticsearch, es_url: str, settings: Settings,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,7 +279,6 @@ def registered_url() -> str:
         return session.query(StoredConnection).filter_by(conn_id="news_es").one().host
 
 
-@pytest.mark.slow
 def test_make_run_while_running_repairs_a_stale_news_es(airflow_db: Path, es_url: str, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`make run` a second time (Airflow already up) re-registers news_es when the node moved."""

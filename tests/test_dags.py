@@ -97,6 +97,7 @@ HEAVY = ("elasticsearch", "trafilatura", "feedparser", "datasketch", "ingest.pip
          "ingest.alerts", "ingest.dedup", "ingest.maintenance")
 
 
+@pytest.mark.slow
 def test_parsing_touches_no_network_database_or_connection() -> None:
     env = dict(os.environ, AIRFLOW_CONN_NEWS_ES="{not json",
                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:////nonexistent/dir/airflow.db")

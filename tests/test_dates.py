@@ -194,6 +194,7 @@ def loopback() -> Iterator[LoopbackServer]:
     yield from running()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_run_once_indexes_the_date_written_in_arabic_words(
         tmp_path: Path, loopback: LoopbackServer, make_settings: Callable[..., Settings],

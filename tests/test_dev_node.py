@@ -185,6 +185,7 @@ def test_start_refuses_a_bad_heap(tmp_path: Path) -> None:
         esnode.start(tmp_path, heap="lots")
 
 
+@pytest.mark.slow
 def test_a_broken_java_runtime_fails_with_its_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Java that cannot run surfaces as an error carrying the tool's output, not a hang or None."""
     real = runtime.java_home()
@@ -209,6 +210,7 @@ def test_es_start_prints_the_url_of_the_running_node(embedded_node: esnode.NodeI
     assert f"running at {embedded_node.url} (pid {embedded_node.pid})" in result.output
 
 
+@pytest.mark.slow
 def test_an_explicit_port_that_is_taken_is_refused_a_remembered_one_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "es").mkdir()
     with socket.socket() as sock:

@@ -149,6 +149,7 @@ class Slowloris:
         self.sock.close()
 
 
+@pytest.mark.slow
 def test_one_byte_at_a_time_is_cut_off_by_the_request_deadline() -> None:
     server = Slowloris()
     try:
@@ -161,6 +162,7 @@ def test_one_byte_at_a_time_is_cut_off_by_the_request_deadline() -> None:
         server.close()
 
 
+@pytest.mark.slow
 def test_source_deadline_bounds_a_chain_of_slow_answers(site: LoopbackServer) -> None:
     """Each hop answers after 0.4 s (well within the per-request deadline); the source's total
     budget of 1 s stops the chain before its end."""

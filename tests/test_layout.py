@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ingest
 
 ROOT = Path(ingest.__file__).resolve().parent.parent
@@ -48,6 +50,7 @@ def test_the_runtime_modules_are_found() -> None:
     assert not [n for n in found if _is_dev(n)]
 
 
+@pytest.mark.slow
 def test_no_runtime_module_loads_the_dev_stack() -> None:
     code = (
         "import importlib, json, sys\n"

@@ -312,6 +312,7 @@ def test_robots_txt_is_fetched_once_per_host_across_chunks(cfg: Settings, es: El
     assert site.hits("/robots.txt") == 2  # the shared copy expired
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_transient_item_failures_back_off_then_give_up(make_settings: Callable[..., Settings],
                                                        es: Elasticsearch, site: LoopbackServer) -> None:
@@ -401,6 +402,7 @@ def other_host() -> Iterator[LoopbackServer]:
         yield server
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_redirect_to_another_host_waits_for_that_hosts_lease_and_delay(
         make_settings: Callable[..., Settings], es: Elasticsearch, site: LoopbackServer,

@@ -301,6 +301,7 @@ def test_timeline_runs_right_to_left_from_the_first_article() -> None:
     assert views.timeline([]).dots == ()
 
 
+@pytest.mark.slow
 def test_cli_serves_on_loopback_and_refuses_a_busy_port(demo_settings: Settings) -> None:
     cli = Path(sys.executable).with_name("ingest")
     env = {**os.environ, "INGEST_ES_URL": demo_settings.es.url or "",

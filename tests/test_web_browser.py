@@ -18,7 +18,7 @@ from test_web import NAMES, ORDER, live, load_demo
 from ingest import store
 from ingest.settings import load_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = load_settings().files.cache_dir / "screenshots"
 
