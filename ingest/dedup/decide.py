@@ -438,11 +438,7 @@ def _decide_one(
         return _copy_decision(q, cfg, entry, known, root, (peer, tier, score), base)
     if previous is not None and previous.duplicate_of is None:
         return replace(previous, order=order)
-    # the article competes with the stories it links from the start: reported earlier than their
-    # founders (it arrived late), it founds the story and they move into it, so the story id is the
-    # earliest report's whatever arrived first (it was the first arrival's, found by a test whose
-    # two workers did not overlap: s004 decided, then s000 joined s004's story)
-    story, tier, score, matched, others = _story(q, cfg, entry, known, own=entry.doc_id)
+    story, tier, score, matched, others = _story(q, cfg, entry, known)
     _merge_stories(q, story, others, known)
     reason = f"same story as {matched}" if tier == "story" else _new_story_reason(cfg, score, matched)
     return Decision(
