@@ -13,6 +13,7 @@ from ingest.dev.evaluation.server import SO_TIMESTAMPNS, LoopbackServer, Request
 def test_arrival_is_when_the_bytes_came_not_when_they_were_read() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        time.sleep(0.1)  # the kernel turns receive stamping on a moment later (deferred work)
         with socket.create_connection(listener.getsockname()) as client:
             conn, _ = listener.accept()
             with conn:

@@ -58,7 +58,8 @@ def arrival(sock: socket.socket) -> float:
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
             seconds, nanoseconds = struct.unpack("qq", data[:16])
-            return seconds + nanoseconds / 1e9
+            if seconds:  # 0: the packet came before the kernel began stamping (it does so lazily)
+                return seconds + nanoseconds / 1e9
     return time.time()
 
 
