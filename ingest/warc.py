@@ -1,7 +1,8 @@
 """Optional archiving of raw HTTP responses to WARC files (warcio).
 
 Why: extraction improves over time; with the raw bytes kept in a standard archive format, old
-articles can be re-extracted (or replayed in a test) without fetching them again.
+articles can be re-extracted (or replayed in a test) without fetching them again; any WARC tool
+reads the files (warcio's ``ArchiveIterator``, pywb, wget's replay).
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -40,11 +40,3 @@ class WarcArchive:
             record = writer.create_warc_record(url, "response", payload=io.BytesIO(body),
                                                http_headers=http_headers)
             writer.write_record(record)
-
-
-def read_responses(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(target URI, payload) of every response record in a WARC file, for re-extraction."""
-    with path.open("rb") as stream:
-        for record in ArchiveIterator(stream):
-            if record.rec_type == "response":
-                yield record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()
