@@ -52,7 +52,7 @@ def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict
         article, origin = item.article, item.origin
         entry = entry_for(article, cfg, now)
         story.append(article.doc_id if origin is None else story[origin])
-        copy = item.kind in ("near", "exact") and origin is not None
+        copy = item.kind in ("near", "exact")  # a copy always has an origin
         canonical.append(canonical[origin] if copy and origin is not None else article.doc_id)
         d = Decision(
             doc_id=article.doc_id,
@@ -114,14 +114,12 @@ def _store_weights(ctx: Context, cfg: Any, reg_index: str, ids: list[str], chunk
     """Give the background what ``decide`` stores with every decision: the article's term weights
     (``tw``), computed the way ``decide`` computes them, so a background article is scored as a
     candidate from its doc values, as in production, not through a term-vectors call per probe."""
-    q = Queries(ctx.es, reg_index, cfg.dedup, cfg.es.shards)
     for i in range(0, len(ids), chunk):
         part = ids[i : i + chunk]
-        weights = q.weights(part)
+        weights = Queries(ctx.es, reg_index, cfg.dedup, cfg.es.shards).weights(part)  # one per chunk
         actions = [{"_op_type": "update", "_index": reg_index, "_id": doc_id,
                     "doc": {"tw": encode_weights(weights[doc_id])}} for doc_id in part]
         helpers.bulk(ctx.es, actions, chunk_size=500)
-        q = Queries(ctx.es, reg_index, cfg.dedup, cfg.es.shards)  # nothing cached across chunks
     ctx.es.indices.refresh(index=reg_index)
 
 
