@@ -182,9 +182,20 @@ class HostLease:
     not_before: float  # wall-clock time of the earliest allowed request (per_host_delay across leases)
 
 
+@dataclass(frozen=True)
+class NotYet:
+    """The lease is free but the host's delay runs until ``until`` (wall clock): come back then."""
+
+    until: float
+
+
 def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
-               now: datetime) -> HostLease | None:
-    """Take the host's lease unless another live worker holds it (None = busy)."""
+               now: datetime, turn_by: float = 0.0) -> HostLease | NotYet | None:
+    """Take the host's lease unless another live worker holds it (None = busy).
+
+    With ``turn_by`` (wall clock), a free lease whose delay ends before then is not taken yet
+    (``NotYet``): the worker that just gave it back would otherwise take it again at once, hold it
+    through the delay and starve every other worker waiting for the host."""
     index, doc_id = hosts_index(settings), f"lease:{host}"
     expires = (now + timedelta(seconds=settings.frontier.lease_seconds)).isoformat()
     doc = {"kind": "lease", "host": host, "lease_owner": owner, "lease_expires_at": expires}
@@ -201,6 +212,8 @@ def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
         if held.get("lease_owner") not in ("", owner) and held.get("lease_expires_at", "") > now.isoformat():
             return None
         not_before = float(held.get("next_request_at") or 0.0)
+        if time.time() < not_before <= turn_by:
+            return NotYet(not_before)
         try:
             es.index(index=index, id=doc_id, document={**doc, "next_request_at": not_before},
                      if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
@@ -242,10 +255,16 @@ class HostLeases:
         if host in self.held:
             return True
         give_up = time.monotonic() + wait
-        while (lease := lease_host(self.es, self.settings, host, owner=self.owner, now=self.now)) is None:
-            if time.monotonic() >= give_up:
+        while True:
+            left = give_up - time.monotonic()
+            lease = lease_host(self.es, self.settings, host, owner=self.owner, now=self.now,
+                               turn_by=time.time() + left if left > 0 else 0.0)
+            if isinstance(lease, HostLease):
+                break
+            if left <= 0:
                 return False
-            time.sleep(self.RETRY_EVERY)
+            pause = lease.until - time.time() if isinstance(lease, NotYet) else self.RETRY_EVERY
+            time.sleep(min(max(pause, 0.0), left))
         self.held[host] = lease
         hold_host(host, lease.not_before)
         return True
