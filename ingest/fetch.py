@@ -484,7 +484,7 @@ def check_content_type(url: str, content_type: str, accept: Sequence[str]) -> No
 
 def check_declared_length(url: str, headers: Mapping[str, str], max_bytes: int) -> None:
     length = headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
+    if length.isascii() and length.isdigit() and int(length) > max_bytes:  # not "²": int() refuses it
         raise FetchRefused(f"{url} declares {length} bytes, over the {max_bytes}-byte cap",
                            reason="too_large")
 
@@ -508,7 +508,7 @@ def retry_after_seconds(value: str, *, now: datetime | None = None) -> float | N
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)

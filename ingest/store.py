@@ -7,6 +7,7 @@ in exactly one place so they are never logged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -142,29 +143,45 @@ def apply_templates(es: Elasticsearch, settings: Settings) -> list[str]:
 
     Returns the aliases. An alias that already points at an older version is left alone:
     moving to a new mapping is an explicit ``migrate`` (client-side reindex + alias swap).
+    A template whose stored content hash (``_meta.hash``) matches is not written again: each
+    write is a cluster-state update, and every new worker process applies the templates.
     """
     prefix = settings.es.index_prefix
     analysis = json.loads((settings.files.mappings_dir / ANALYSIS_FILE).read_text(encoding="utf-8"))
     shards = {"number_of_shards": settings.es.shards, "number_of_replicas": settings.es.replicas}
     aliases = []
     try:
-        es.cluster.put_component_template(name=f"{prefix}-analysis", template=analysis["template"])
+        installed = template_hashes(es, prefix)
+        component = {"template": analysis["template"]}
+        if installed.get(f"{prefix}-analysis") != (digest := _content_hash(component)):
+            es.cluster.put_component_template(name=f"{prefix}-analysis", meta={"hash": digest}, **component)
         for spec in load_specs(settings.files.mappings_dir):
-            template = {"settings": {"index": shards}, "mappings": spec.body["mappings"]}
-            es.indices.put_index_template(
-                name=f"{prefix}-{spec.kind}",
-                index_patterns=[f"{prefix}-{spec.kind}-v*"],
-                composed_of=[f"{prefix}-analysis"],
-                template=template,
-                version=spec.version,
-                priority=200,
-                meta={"description": spec.body.get("description", ""), "managed_by": "ingest"},
-            )
+            body = {"index_patterns": [f"{prefix}-{spec.kind}-v*"], "composed_of": [f"{prefix}-analysis"],
+                    "template": {"settings": {"index": shards}, "mappings": spec.body["mappings"]},
+                    "version": spec.version, "priority": 200}
+            if installed.get(f"{prefix}-{spec.kind}") != (digest := _content_hash(body)):
+                meta = {"description": spec.body.get("description", ""), "managed_by": "ingest",
+                        "hash": digest}
+                es.indices.put_index_template(name=f"{prefix}-{spec.kind}", meta=meta, **body)
             ensure_alias(es, spec, prefix)
             aliases.append(spec.alias(prefix))
     except ApiError as exc:
         raise StoreError(f"applying index templates failed: {exc.message}: {exc.info}") from exc
     return aliases
+
+
+def _content_hash(body: object) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def template_hashes(es: Elasticsearch, prefix: str) -> dict[str, str]:
+    """``_meta.hash`` of the prefix's installed index and component templates, by name."""
+    quiet = es.options(ignore_status=404)
+    found = {t["name"]: t["index_template"].get("_meta", {}).get("hash", "")
+             for t in quiet.indices.get_index_template(name=f"{prefix}-*").get("index_templates", [])}
+    for t in quiet.cluster.get_component_template(name=f"{prefix}-analysis").get("component_templates", []):
+        found[t["name"]] = t["component_template"].get("_meta", {}).get("hash", "")
+    return found
 
 
 def ensure_alias(es: Elasticsearch, spec: IndexSpec, prefix: str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from prefix_pool import PrefixPool
 
 from ingest import store
 from ingest.dev import node
@@ -62,29 +63,47 @@ def es(es_url: str) -> Elasticsearch:
     return Elasticsearch(es_url, request_timeout=60)
 
 
-@pytest.fixture
-def make_settings(es_url: str, es: Elasticsearch) -> Iterator[Callable[..., Settings]]:
-    """Factory of settings with a fresh index prefix per call; their indices are deleted after."""
-    prefixes: list[str] = []
+@pytest.fixture(scope="session")
+def prefix_pool(es: Elasticsearch) -> Iterator[PrefixPool]:
+    pool = PrefixPool(es)
+    yield pool
+    pool.close()
 
-    def factory(**overrides: object) -> Settings:
-        prefix = f"t{uuid.uuid4().hex[:10]}"
-        prefixes.append(prefix)
-        values: dict[str, object] = {"es_url": es_url, "index_prefix": prefix}
-        values.update(overrides)
-        return load_settings(**values)
+
+@pytest.fixture
+def make_settings(es_url: str, es: Elasticsearch,
+                  prefix_pool: PrefixPool) -> Iterator[Callable[..., Settings]]:
+    """Factory of settings with an index prefix of their own per call, cleaned up after.
+
+    ``applied=True``: the templates and the (empty) indices are in place, from this worker's pool
+    of recycled prefixes (``tests/prefix_pool.py``); otherwise no index of the prefix exists yet."""
+    made: list[tuple[Settings, bool]] = []
+
+    def factory(*, applied: bool = False, **overrides: object) -> Settings:
+        values: dict[str, object] = {"es_url": es_url, "index_prefix": f"t{uuid.uuid4().hex[:10]}",
+                                     **overrides}
+        cfg = load_settings(**values)
+        if applied:
+            if reused := prefix_pool.take(cfg):
+                cfg = load_settings(**{**values, "index_prefix": reused})
+            else:
+                store.apply_templates(es, cfg)
+                prefix_pool.created(cfg)
+        made.append((cfg, applied))
+        return cfg
 
     yield factory
-    for prefix in prefixes:
-        store.drop_prefix(es, prefix)
+    for cfg, pooled in made:
+        if pooled:
+            prefix_pool.give_back(cfg)
+        else:
+            store.drop_prefix(es, cfg.es.index_prefix)
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
-    """Settings with a fresh prefix and the templates/indices already applied."""
-    cfg = make_settings()
-    store.apply_templates(es, cfg)
-    return cfg
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Settings with a prefix of their own and the templates/indices already applied."""
+    return make_settings(applied=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from alerts_support import NOW, article, deliveries, index_articles, write_rules
 from elasticsearch import Elasticsearch
 
-from ingest import store
 from ingest.alerts import evaluate
 from ingest.alerts.channels import DeliveryFailed, DeliveryRefused, send
 from ingest.alerts.rules import Channel
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 from ingest.settings import Settings, load_settings
 
 MSG = {"kind": "alert", "rule": "حدود-أرمينيا", "alert_id": "a1", "version": 1, "story_id": "s1",
@@ -43,38 +42,23 @@ class Receiver:
         self.accepted: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
-    def handle(self, handler: BaseHTTPRequestHandler) -> int:
-        raw = handler.rfile.read(int(handler.headers["Content-Length"]))
-        entry = {"path": handler.path, "headers": dict(handler.headers), "raw": raw,
+    def handle(self, request: Request) -> Route:
+        raw = request.body
+        entry = {"path": request.path, "headers": request.headers, "raw": raw,
                  "json": json.loads(raw.decode("utf-8"))}
         with self.lock:
             self.requests.append(entry)
             if len(self.requests) <= self.fail_first:
-                return 500
+                return Route(500)
             self.accepted.append(entry)
-            return 200
+            return Route(200)
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
     state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            status = state.handle(self)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(default=state.handle) as server:
+        yield state, server.url("/hook")
 
 
 class Mailbox:
@@ -122,9 +106,9 @@ def test_webhook_json_payload_is_utf8_with_idempotency_key(receiver: tuple[Recei
     state, url = receiver
     send(Channel(name="hook", type="webhook", url=url, headers={"X-Desk": "1"}), MSG, "key-1", _cfg())
     [got] = state.accepted
-    assert got["headers"]["Idempotency-Key"] == "key-1"
-    assert got["headers"]["X-Desk"] == "1"
-    assert got["headers"]["Content-Type"] == "application/json; charset=utf-8"
+    assert got["headers"]["idempotency-key"] == "key-1"
+    assert got["headers"]["x-desk"] == "1"
+    assert got["headers"]["content-type"] == "application/json; charset=utf-8"
     assert "أرمينيا".encode() in got["raw"]  # raw UTF-8, not \u escapes
     assert got["json"]["idempotency_key"] == "key-1"
     assert got["json"]["title"] == MSG["title"]
@@ -155,25 +139,9 @@ def test_webhook_errors_are_classified(receiver: tuple[Receiver, str]) -> None:
 
 
 def test_webhook_4xx_is_refused_for_good() -> None:
-    class NotFound(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with pytest.raises(DeliveryRefused) as refused:
-            send(Channel(name="hook", type="webhook", url=f"http://127.0.0.1:{server.server_address[1]}/"),
-                 MSG, "k", _cfg())
-        assert refused.value.reason == "webhook_http_404"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackServer(default=Route(404)) as server, pytest.raises(DeliveryRefused) as refused:
+        send(Channel(name="hook", type="webhook", url=server.url("/")), MSG, "k", _cfg())
+    assert refused.value.reason == "webhook_http_404"
 
 
 def test_email_arabic_subject_and_bodies_decode(smtp_server: Callable[..., tuple[Mailbox, int]]) -> None:
@@ -272,9 +240,8 @@ def alert_settings(make_settings: Callable[..., Settings], es: Elasticsearch,
                    tmp_path: Path) -> Callable[..., Settings]:
     def factory(rules: list[dict], channels: dict, **overrides: Any) -> Settings:
         path = write_rules(tmp_path / "rules.yaml", rules, channels)
-        cfg = make_settings(alerts={"rules_file": path, "retry_wait": 0, "log_file": tmp_path / "log.jsonl"},
-                            **overrides)
-        store.apply_templates(es, cfg)
+        cfg = make_settings(applied=True, **overrides,
+                            alerts={"rules_file": path, "retry_wait": 0, "log_file": tmp_path / "log.jsonl"})
         return cfg
     return factory
 
@@ -304,7 +271,7 @@ def test_receiver_that_fails_then_recovers_gets_the_alert_exactly_once(
     assert third.deliveries.get("sent", 0) == 0 and third.alerts == {"unchanged": 1}
 
     assert len(state.accepted) == 1 and len(state.requests) == 4
-    key = state.accepted[0]["headers"]["Idempotency-Key"]
+    key = state.accepted[0]["headers"]["idempotency-key"]
     [done] = deliveries(es, cfg)
     assert (done["status"], done["attempts"], done["delivery_id"]) == ("sent", 4, key)
     assert done["sent_at"] and done["last_error"] is None

@@ -11,7 +11,6 @@ from alerts_support import article, index_articles, write_rules
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from ingest import store
 from ingest.alerts.rules import load_rules, rules_from_index, store_rules
 from ingest.cli import app
 from ingest.settings import Settings
@@ -26,8 +25,7 @@ RULES = [{"name": "armenia", "query": "أرمينيا", "channels": ["log"]},
 def cli_env(make_settings: Callable[..., Settings], es: Elasticsearch,
             tmp_path: Path) -> tuple[Settings, dict]:
     rules = write_rules(tmp_path / "rules.yaml", RULES, {"log": {"type": "log"}})
-    cfg = make_settings(alerts={"rules_file": rules, "log_file": tmp_path / "alerts.jsonl"})
-    store.apply_templates(es, cfg)
+    cfg = make_settings(applied=True, alerts={"rules_file": rules, "log_file": tmp_path / "alerts.jsonl"})
     env = {"INGEST_ES_URL": cfg.es.url, "INGEST_INDEX_PREFIX": cfg.es.index_prefix,
            "INGEST_RULES_FILE": str(rules), "INGEST_ALERTS_LOG_FILE": str(cfg.alerts.log_file)}
     return cfg, env

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from ingest.alerts import channels, delivery, digest, state
 from ingest.alerts.matching import Hit
 from ingest.alerts.messages import BadMessage
 from ingest.alerts.rules import Channel, Rule, parse_rules
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 from ingest.errors import StoreConflict, StoreError, StoreUnavailable
 from ingest.settings import Settings, load_settings
 
@@ -73,24 +72,15 @@ def takeover_hook(es: Elasticsearch) -> Iterator[tuple[list[str], str, list[str]
     received: list[str] = []
     target: list[str] = []  # [deliveries index]
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append(body["idempotency_key"])
-            if len(received) == 1:
-                es.update(index=target[0], id=body["idempotency_key"], doc={"claimed_at": LATER})
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def handle(request: Request) -> Route:
+        body = json.loads(request.body)
+        received.append(body["idempotency_key"])
+        if len(received) == 1:
+            es.update(index=target[0], id=body["idempotency_key"], doc={"claimed_at": LATER})
+        return Route(200)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield received, f"http://127.0.0.1:{server.server_address[1]}/hook", target
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(default=handle) as server:
+        yield received, server.url("/hook"), target
 
 
 def test_lease_conflict_does_not_abort_the_delivery_loop(es: Elasticsearch, settings: Settings,

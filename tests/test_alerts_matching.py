@@ -27,10 +27,9 @@ def alert_settings(make_settings: Callable[..., Settings], es: Elasticsearch,
                    tmp_path: Path) -> Callable[..., Settings]:
     def factory(rules: list[dict[str, Any]], channels: dict[str, Any] | None = None) -> Settings:
         path = write_rules(tmp_path / "rules.yaml", rules, LOG if channels is None else channels)
-        cfg = make_settings(alerts={"rules_file": path,
+        cfg = make_settings(applied=True, alerts={"rules_file": path,
                                     "log_file": tmp_path / "alerts.jsonl",
                                     "retry_wait": 0})
-        store.apply_templates(es, cfg)
         return cfg
     return factory
 

@@ -28,8 +28,8 @@ RULE = {"name": "armenia", "query": "أرمينيا", "channels": ["log"]}
 def cfg(make_settings: Callable[..., Settings], es: Elasticsearch, tmp_path: Path) -> Settings:
     channels = {"log": {"type": "log", "path": str(tmp_path / "a.jsonl")}}
     rules = write_rules(tmp_path / "rules.yaml", [RULE], channels)
-    settings = make_settings(alerts={"rules_file": rules, "log_file": tmp_path / "a.jsonl", "retry_wait": 0})
-    store.apply_templates(es, settings)
+    settings = make_settings(applied=True,
+                             alerts={"rules_file": rules, "log_file": tmp_path / "a.jsonl", "retry_wait": 0})
     return settings
 
 

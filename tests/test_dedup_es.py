@@ -221,8 +221,7 @@ def test_processing_order_does_not_change_the_groups(
 ) -> None:
     outcomes = []
     for seed, batch_size in ((None, 19), (order_seed, 3)):
-        cfg = make_settings()
-        store.apply_templates(es, cfg)
+        cfg = make_settings(applied=True)
         articles = [x.article for x in labelled]
         if seed is not None:
             random.Random(seed).shuffle(articles)

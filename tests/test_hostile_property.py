@@ -12,7 +12,7 @@ import contextlib
 import html
 import zlib
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.charset import decode_html
@@ -76,6 +76,8 @@ def test_arbitrary_feed_bytes_never_escape_as_foreign_errors(body: bytes) -> Non
 @BOUNDED
 @given(content_type=st.text(max_size=60), length=st.text(max_size=20), retry_after=st.text(max_size=40),
        encoding=st.text(max_size=30), payload=st.binary(max_size=200))
+@example(content_type="", length="²", retry_after="", encoding="", payload=b"")  # a digit to isdigit()
+@example(content_type="", length="", retry_after="²", encoding="", payload=b"")  # found by hypothesis
 def test_header_checks_return_or_raise_documented_errors(content_type: str, length: str, retry_after: str,
                                                          encoding: str, payload: bytes) -> None:
     for call in (lambda: check_content_type("u", content_type, ("text/html",)),

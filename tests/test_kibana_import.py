@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -19,6 +17,7 @@ from typer.testing import CliRunner
 
 from ingest import kibana
 from ingest.cli import app
+from ingest.dev.evaluation.server import LoopbackServer, Request, Route
 from ingest.errors import ConfigError
 
 API_KEY = "c2VjcmV0LWtleS1pZDpzZWNyZXQta2V5LXZhbHVl"
@@ -29,20 +28,12 @@ OK_REPORT = {"success": True, "successCount": 2,
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
 class FakeKibana:
     """What the server answers (status, raw body) and every request it received."""
 
     status: int = 200
     body: bytes = json.dumps(OK_REPORT).encode()
-    requests: list[Recorded] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
     url: str = ""
 
 
@@ -50,30 +41,16 @@ class FakeKibana:
 def server() -> Iterator[FakeKibana]:
     state = FakeKibana()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            state.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                           self.rfile.read(length)))
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
+    def handle(request: Request) -> Route:
+        state.requests.append(request)
+        return Route(state.status, {"Content-Type": "application/json"}, state.body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with LoopbackServer(default=handle) as httpd:
+        state.url = httpd.base_url
+        yield state
 
 
-def multipart_file(req: Recorded) -> tuple[str, str | None, bytes]:
+def multipart_file(req: Request) -> tuple[str, str | None, bytes]:
     """(form field name, file name, content) of the single uploaded part."""
     message = BytesParser(policy=email_policy).parsebytes(
         b"Content-Type: " + req.headers["content-type"].encode() + b"\r\n\r\n" + req.body)
@@ -99,7 +76,7 @@ def test_upload_is_multipart_file_with_xsrf_and_api_key(server: FakeKibana) -> N
     assert result.objects == ("index-pattern/news-articles", "search/news-duplicates")
     (req,) = server.requests
     assert req.path == "/api/saved_objects/_import?overwrite=true"
-    assert req.headers["kbn-xsrf"] == "true"
+    assert req.method == "POST" and req.headers["kbn-xsrf"] == "true"
     assert req.headers["authorization"] == f"ApiKey {API_KEY}"
     assert req.headers["content-type"].startswith("multipart/form-data; boundary=")
     name, filename, content = multipart_file(req)
@@ -164,9 +141,9 @@ def test_non_json_answer(server: FakeKibana) -> None:
 
 
 def test_unreachable_kibana_names_url_without_credentials(server: FakeKibana) -> None:
-    closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    port = closed.server_address[1]
-    closed.server_close()  # nothing listens on this port any more
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens on this port once closed
     with pytest.raises(kibana.KibanaUnavailable) as info:
         kibana.import_objects(f"http://admin:{PASSWORD}@127.0.0.1:{port}", OBJECTS, kibana.KibanaAuth())
     assert f"127.0.0.1:{port}" in str(info.value)

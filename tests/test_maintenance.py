@@ -75,8 +75,7 @@ def test_cleanup_expires_only_old_state_of_sources_no_longer_listed(
         es: Elasticsearch, make_settings, tmp_path: Path) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump([{"id": "kept", "name": "Kept", "url": "https://example.org/rss"}]))
-    settings = make_settings(files={"sources_file": sources})
-    store.apply_templates(es, settings)
+    settings = make_settings(applied=True, files={"sources_file": sources})
     save(es, settings,
          SourceState("kept", last_polled_at=days_ago(90)),          # listed: kept however old
          SourceState("gone-old", last_polled_at=days_ago(31)),      # unlisted, past retention

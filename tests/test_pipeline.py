@@ -180,8 +180,7 @@ def test_one_bad_item_does_not_stop_the_others(site: LoopbackServer) -> None:
 
 @pytest.fixture
 def cfg(make_settings: Callable[..., Settings], es: Elasticsearch) -> Settings:
-    settings = make_settings(**LOCAL, poll={"max_failures": 3, "disable_after": 4 * 3600})
-    store.apply_templates(es, settings)
+    settings = make_settings(applied=True, **LOCAL, poll={"max_failures": 3, "disable_after": 4 * 3600})
     return settings
 
 
@@ -316,8 +315,7 @@ def test_robots_txt_is_fetched_once_per_host_across_chunks(cfg: Settings, es: El
 @pytest.mark.integration
 def test_transient_item_failures_back_off_then_give_up(make_settings: Callable[..., Settings],
                                                        es: Elasticsearch, site: LoopbackServer) -> None:
-    cfg = make_settings(**LOCAL, frontier={"max_attempts": 2, "retry_base": 600})
-    store.apply_templates(es, cfg)
+    cfg = make_settings(applied=True, **LOCAL, frontier={"max_attempts": 2, "retry_base": 600})
     site.routes["/busy.xml"] = Route(200, {"Content-Type": "application/rss+xml"}, (
         "<rss version='2.0'><channel><title>t</title><item><title>busy</title>"
         f"<link>{site.url('/news/busy.html')}</link></item></channel></rss>").encode())
@@ -407,8 +405,7 @@ def other_host() -> Iterator[LoopbackServer]:
 def test_a_redirect_to_another_host_waits_for_that_hosts_lease_and_delay(
         make_settings: Callable[..., Settings], es: Elasticsearch, site: LoopbackServer,
         other_host: LoopbackServer, seed_texts: dict[str, str]) -> None:
-    cfg = make_settings(**{**LOCAL, "allowed_networks": ["127.0.0.0/8"], "per_host_delay": 0.5})
-    store.apply_templates(es, cfg)
+    cfg = make_settings(applied=True, **{**LOCAL, "allowed_networks": ["127.0.0.0/8"], "per_host_delay": 0.5})
     arrivals: list[float] = []
     page = site.routes["/news/000.html"]
 

@@ -202,6 +202,7 @@ def test_empty_results_and_empty_form(web: httpx.Client) -> None:
     ("/api/search", {"q": "أرمينيا", "size": "-3"}, "size"),
     ("/api/search", {"q": "أرمينيا", "size": "100000"}, "size"),
     ("/api/search", {"q": "أرمينيا", "offset": "x"}, "offset"),
+    ("/api/search", {"q": "أرمينيا", "size": "²"}, "size"),  # a digit to str.isdigit, not to int()
     ("/api/stories", {"window": "1y"}, "window"),
     ("/search", {"q": "أرمينيا", "until": "someday"}, "until"),
 ])

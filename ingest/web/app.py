@@ -149,7 +149,7 @@ def _int(request: Request, name: str, default: int, *, most: int = MAX_SIZE) -> 
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) > most or (name == "size" and int(raw) == 0):
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > most or (name == "size" and int(raw) == 0):
         raise BadParameter(f"{name}: a whole number from {0 if name == 'offset' else 1} to {most}, "
                            f"not {raw!r}")
     return int(raw)

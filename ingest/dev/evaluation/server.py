@@ -34,12 +34,15 @@ class Route:
 
 @dataclass(frozen=True)
 class Request:
-    """What the server saw: path (with query), headers (lower-cased names), and when its first
-    bytes arrived (``received``: the kernel's receive timestamp, ``time.time()`` seconds)."""
+    """What the server saw: path (with query), headers (lower-cased names), when its first
+    bytes arrived (``received``: the kernel's receive timestamp, ``time.time()`` seconds), the
+    method and the body (POST: webhooks, Kibana's import API)."""
 
     path: str
     headers: Mapping[str, str]
     received: float = 0.0
+    method: str = "GET"
+    body: bytes = b""
 
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it from 3.12 on
@@ -97,7 +100,10 @@ class LoopbackServer:
         self._httpd = _QuietServer((host, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # serve_forever checks for shutdown every poll_interval (0.5 s by default): every test's
+        # server stop waited that long
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
 
     @property
     def port(self) -> int:
@@ -150,7 +156,14 @@ def _handler_class(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             super().handle_one_request()
 
         def do_GET(self) -> None:
-            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, self.received)
+            self._answer(b"")
+
+        def do_POST(self) -> None:
+            self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+        def _answer(self, body: bytes) -> None:
+            request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, self.received,
+                              self.command, body)
             server.requests.append(request)
             with server._in_flight_lock:
                 server.in_flight += 1
