@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -209,7 +209,7 @@ def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
                 return None
             return HostLease(host, owner, 0.0)
         held = got["_source"]
-        if held.get("lease_owner") not in ("", owner) and held.get("lease_expires_at", "") > now.isoformat():
+        if held.get("lease_owner") not in ("", owner) and _expires(held) > now:
             return None
         not_before = float(held.get("next_request_at") or 0.0)
         if time.time() < not_before <= turn_by:
@@ -220,6 +220,12 @@ def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
         except ConflictError:
             return None
     return HostLease(host, owner, not_before)
+
+
+def _expires(held: Mapping[str, Any]) -> datetime:
+    """The lease's expiry as a time (not its text: ``…T11:01+03:00`` sorts after ``…T08:10Z``)."""
+    raw = held.get("lease_expires_at")
+    return datetime.fromisoformat(raw) if raw else datetime.min.replace(tzinfo=UTC)
 
 
 def release_host(es: Elasticsearch, settings: Settings, lease: HostLease, *, next_request_at: float) -> None:
