@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -105,8 +106,10 @@ def health(es: Elasticsearch, url: str = "") -> str:
         raise StoreUnavailable(f"Elasticsearch at {redact_url(url) or 'the configured URL'} is unreachable: "
                                f"{type(exc).__name__}") from exc
     except ApiError as exc:
-        raise StoreError(f"Elasticsearch at {redact_url(url)} refused the health check: "
-                         f"{exc.message}") from exc
+        busy = exc.meta.status in UNAVAILABLE_STATUSES  # overloaded or restarting: a retry may succeed
+        raise (StoreUnavailable if busy else StoreError)(
+            f"Elasticsearch at {redact_url(url)} {'is busy' if busy else 'refused the health check'}: "
+            f"{exc.message} ({exc.meta.status})") from exc
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,10 @@ def apply_templates(es: Elasticsearch, settings: Settings) -> list[str]:
             body = {"index_patterns": [f"{prefix}-{spec.kind}-v*"], "composed_of": [f"{prefix}-analysis"],
                     "template": {"settings": {"index": shards}, "mappings": spec.body["mappings"]},
                     "version": spec.version, "priority": 200}
-            if installed.get(f"{prefix}-{spec.kind}") != (digest := _content_hash(body)):
-                meta = {"description": spec.body.get("description", ""), "managed_by": "ingest",
-                        "hash": digest}
-                es.indices.put_index_template(name=f"{prefix}-{spec.kind}", meta=meta, **body)
+            meta = {"description": spec.body.get("description", ""), "managed_by": "ingest"}
+            if installed.get(f"{prefix}-{spec.kind}") != (digest := _content_hash([body, meta])):
+                es.indices.put_index_template(name=f"{prefix}-{spec.kind}", meta={**meta, "hash": digest},
+                                              **body)
             ensure_alias(es, spec, prefix)
             aliases.append(spec.alias(prefix))
     except ApiError as exc:
@@ -178,7 +181,8 @@ def template_hashes(es: Elasticsearch, prefix: str) -> dict[str, str]:
     """``_meta.hash`` of the prefix's installed index and component templates, by name."""
     quiet = es.options(ignore_status=404)
     found = {t["name"]: t["index_template"].get("_meta", {}).get("hash", "")
-             for t in quiet.indices.get_index_template(name=f"{prefix}-*").get("index_templates", [])}
+             for t in quiet.indices.get_index_template(name=f"{prefix}-*").get("index_templates", [])
+             if owned(prefix, t["name"])}
     for t in quiet.cluster.get_component_template(name=f"{prefix}-analysis").get("component_templates", []):
         found[t["name"]] = t["component_template"].get("_meta", {}).get("hash", "")
     return found
@@ -202,18 +206,25 @@ def ensure_alias(es: Elasticsearch, spec: IndexSpec, prefix: str) -> None:
         es.indices.put_alias(index=spec.index(prefix), name=alias, is_write_index=True)
 
 
+def owned(prefix: str, name: str) -> bool:
+    """Whether an index or template name is one of ``prefix``'s (``<prefix>-<kind>[-v<N>]``), not
+    one of a longer prefix that starts the same (``news`` must not reach ``news-eval-articles-v1``)."""
+    return re.fullmatch(rf"{re.escape(prefix)}-[a-z0-9_]+(-v\d+)?", name) is not None
+
+
 def drop_prefix(es: Elasticsearch, prefix: str) -> list[str]:
     """Delete every index and template of one prefix (tests, benchmarks, evaluations).
 
     Indices are deleted by name: wildcard deletes are refused by default
     (``action.destructive_requires_name``).
     """
-    names = sorted(es.indices.get(index=f"{prefix}-*", expand_wildcards="all"))
+    names = sorted(n for n in es.indices.get(index=f"{prefix}-*", expand_wildcards="all") if owned(prefix, n))
     if names:
         es.indices.delete(index=",".join(names))
     templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
     for template in templates.get("index_templates", []):
-        es.indices.delete_index_template(name=template["name"])
+        if owned(prefix, template["name"]):
+            es.indices.delete_index_template(name=template["name"])
     es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-analysis")
     return names
 
