@@ -104,6 +104,7 @@ def test_story_names_outlets_and_urls(settings: Settings, indexed: dict[str, str
     assert {a["source_name"] for a in record["articles"]} == {"الأفق", "وكالة الشرق"}
 
 
+@pytest.mark.slow
 def test_alerts_history_shows_headlines(settings: Settings, es: Elasticsearch,
                                         indexed: dict[str, str]) -> None:
     index = store.alias_name(settings.es.index_prefix, "alert_deliveries")

@@ -45,6 +45,7 @@ def run(enabled: bool, *, tty: bool) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_the_bar_shows_on_a_terminal() -> None:
     out = run(True, tty=True)
     assert b"counting sheep" in out and ESC in out and b"done" in out

@@ -45,6 +45,7 @@ def invoke(args: list[str], env: dict[str, str]):
     return runner.invoke(app, args, env=env, catch_exceptions=False)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_run_once_twice_then_search_with_other_hamza_form_and_diacritics(
         tmp_path: Path, env: dict[str, str], site: LoopbackServer, es: Elasticsearch) -> None:
@@ -75,6 +76,7 @@ def test_run_once_twice_then_search_with_other_hamza_form_and_diacritics(
     assert "2 hit(s)" in dated.output  # 001 and 002 are from September 2022, the others from 2021
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_run_once_exit_code_1_when_items_fail(tmp_path: Path, env: dict[str, str],
                                               site: LoopbackServer) -> None:

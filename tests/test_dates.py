@@ -222,6 +222,7 @@ def test_run_once_indexes_the_date_written_in_arabic_words(
     assert doc["date_source"] == "visible"
 
 
+@pytest.mark.slow
 def test_eval_dates_meets_the_goal_on_the_labelled_strings_and_the_arabic_pages() -> None:
     result = CliRunner().invoke(app, ["eval", "dates"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

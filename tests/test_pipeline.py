@@ -205,6 +205,7 @@ def three_sources(site: LoopbackServer) -> list[Source]:
             source(site, "/atom.xml", sid="afaq-atom")]
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_second_run_polls_nothing_before_next_poll_at_and_force_polls_all(
         cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
@@ -228,6 +229,7 @@ def test_second_run_polls_nothing_before_next_poll_at_and_force_polls_all(
     assert len(indexed(es, cfg)) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_etag_saved_only_after_discovery_so_an_aborted_pass_still_fetches_its_items(
         cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
@@ -250,6 +252,7 @@ def test_etag_saved_only_after_discovery_so_an_aborted_pass_still_fetches_its_it
     assert len(indexed(es, cfg)) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_404_item_is_not_refetched_before_its_ttl(cfg: Settings, es: Elasticsearch,
                                                     site: LoopbackServer) -> None:
@@ -268,6 +271,7 @@ def test_a_404_item_is_not_refetched_before_its_ttl(cfg: Settings, es: Elasticse
     assert after_ttl.failed == {"fetch:http_404": 1} and site.hits("/news/gone.html") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_an_indexed_article_listed_by_another_feed_gains_the_source_without_a_refetch(
         cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
@@ -280,6 +284,7 @@ def test_an_indexed_article_listed_by_another_feed_gains_the_source_without_a_re
     assert docs["/news/000.html"]["sources"] == ["afaq"]
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_an_expired_lease_is_offered_again(cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
     pipeline.poll_source(cfg, source(site, "/feed.xml"), es=es, now=NOW)
@@ -295,6 +300,7 @@ def test_an_expired_lease_is_offered_again(cfg: Settings, es: Elasticsearch, sit
     assert len(pipeline.index_staged(cfg, es=es, now=expired).indexed) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_robots_txt_is_fetched_once_per_host_across_chunks(cfg: Settings, es: Elasticsearch,
                                                             site: LoopbackServer) -> None:
@@ -330,6 +336,7 @@ def test_transient_item_failures_back_off_then_give_up(make_settings: Callable[.
     assert never.failed == {} and site.hits("/news/busy.html") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_retry_after_is_honoured_across_runs_and_a_disabled_source_is_probed_daily(
         cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
@@ -352,6 +359,7 @@ def test_retry_after_is_honoured_across_runs_and_a_disabled_source_is_probed_dai
     assert back.count("indexed") == 5 and not load_states(es, cfg, ["down"])["down"].disabled
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_an_unexpected_exception_in_one_source_is_contained_and_counted(
         cfg: Settings, es: Elasticsearch, site: LoopbackServer) -> None:
@@ -373,6 +381,7 @@ def rss_of(*links: str) -> Route:
                  f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>".encode())
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(("status", "moves"), [(301, True), (308, True), (302, False), (307, False)])
 def test_a_permanent_redirect_moves_the_feed_and_a_temporary_one_does_not(

@@ -278,6 +278,7 @@ def test_load_specs_skips_shared_parts_and_other_files(tmp_path: Path) -> None:
 
 # ---- drop_prefix --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_drop_prefix_removes_its_indices_and_templates_only(make_settings: Callable[..., Settings],
                                                             es: Elasticsearch) -> None:
     """Closed indices go too; another prefix's indices and templates are left as they were."""
@@ -295,6 +296,7 @@ def test_drop_prefix_removes_its_indices_and_templates_only(make_settings: Calla
     assert store.drop_prefix(es, a) == []  # again: nothing left, no error
 
 
+@pytest.mark.slow
 def test_drop_prefix_leaves_a_longer_prefix_alone(make_settings: Callable[..., Settings],
                                                   es: Elasticsearch) -> None:
     mine = make_settings()
