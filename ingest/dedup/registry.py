@@ -203,6 +203,13 @@ def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, at
     )
 
 
+def refresh(es: Elasticsearch, index: str) -> None:
+    try:
+        es.indices.refresh(index=index)
+    except (elastic_transport.TransportError, ApiError) as exc:
+        raise _translate("refresh", exc) from exc
+
+
 def get_versioned(es: Elasticsearch, index: str, doc_id: str) -> tuple[dict[str, Any], int, int] | None:
     """(source, seq_no, primary_term) of one entry, for an optimistic-concurrency write."""
     try:
@@ -215,7 +222,11 @@ def get_versioned(es: Elasticsearch, index: str, doc_id: str) -> tuple[dict[str,
 
 
 def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no: int, term: int) -> bool:
-    """Point a story founder at the (earlier) story it joined; False when someone wrote first."""
+    """Point a story founder at the (earlier) story it joined; False when someone wrote first.
+
+    Not refreshed here (one refresh per merge was a fifth of a batch's node time): the caller
+    refreshes once per batch (``refresh``); until then, gets are realtime and a reader that
+    found the old story follows the founder to the new one."""
     try:
         es.update(
             index=index,
@@ -223,7 +234,6 @@ def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no:
             doc={"decision": {"story_id": story_id}},
             if_seq_no=seq_no,
             if_primary_term=term,
-            refresh=True,  # not wait_for: that idled up to refresh_interval (1 s) per story merged
         )
     except ConflictError:
         return False
