@@ -24,18 +24,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import elastic_transport
-from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 from pydantic import TypeAdapter
 
-from ingest.errors import IngestError, PermanentError, StoreError, StoreUnavailable
+from ingest import store
+from ingest.errors import IngestError, PermanentError, StoreError
 from ingest.fetch import FetchFailed, hold_host, host_free_at
 from ingest.models import Article, FeedItem, to_json_dict
 from ingest.settings import Settings
@@ -60,17 +59,6 @@ def hosts_index(settings: Settings) -> str:
 def host_key(url: str) -> str:
     """The politeness unit: scheme-less ``host:port`` (what the Fetcher's per-host limits use)."""
     return urlsplit(url).netloc.lower()
-
-
-@contextmanager
-def translated(what: str) -> Iterator[None]:
-    """Elasticsearch errors as ours: unreachable -> ``StoreUnavailable``, refused -> ``StoreError``."""
-    try:
-        yield
-    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        raise StoreUnavailable(f"frontier: {what}: Elasticsearch unreachable ({type(exc).__name__})") from exc
-    except ApiError as exc:
-        raise StoreError(f"frontier: {what}: {exc.message}") from exc
 
 
 # ---- discover --------------------------------------------------------------------------------
@@ -99,7 +87,7 @@ def discover(es: Elasticsearch, settings: Settings, items: Sequence[FeedItem], *
     for _ in range(rounds):
         if not todo:
             break
-        with translated("discover"):
+        with store.translated("frontier: discover"):
             docs = {d["_id"]: d for d in es.mget(index=index, ids=todo)["docs"]}
         operations: list[dict[str, Any]] = []
         pending: list[tuple[str, str]] = []  # (doc_id, what) in bulk order
@@ -122,7 +110,7 @@ def discover(es: Elasticsearch, settings: Settings, items: Sequence[FeedItem], *
         if not operations:
             todo = []
             break
-        with translated("discover"):
+        with store.translated("frontier: discover"):
             response = es.bulk(operations=operations)
         todo = []
         for (doc_id, what), result in zip(pending, response["items"], strict=True):
@@ -168,7 +156,7 @@ def _due(now: datetime) -> dict[str, Any]:
 
 def due_hosts(es: Elasticsearch, settings: Settings, *, now: datetime) -> list[str]:
     """Hosts with at least one due entry (what the fetch stage is planned over)."""
-    with translated("due hosts"):
+    with store.translated("frontier: due hosts"):
         es.indices.refresh(index=frontier_index(settings))
         response = es.search(index=frontier_index(settings), size=0, query=_due(now),
                              aggs={"hosts": {"terms": {"field": "host", "size": 10000}}})
@@ -199,7 +187,7 @@ def lease_host(es: Elasticsearch, settings: Settings, host: str, *, owner: str,
     index, doc_id = hosts_index(settings), f"lease:{host}"
     expires = (now + timedelta(seconds=settings.frontier.lease_seconds)).isoformat()
     doc = {"kind": "lease", "host": host, "lease_owner": owner, "lease_expires_at": expires}
-    with translated("lease host"):
+    with store.translated("frontier: lease host"):
         try:
             got = es.get(index=index, id=doc_id)
         except NotFoundError:
@@ -231,7 +219,7 @@ def _expires(held: Mapping[str, Any]) -> datetime:
 def release_host(es: Elasticsearch, settings: Settings, lease: HostLease, *, next_request_at: float) -> None:
     """Give the lease back (only if still ours), leaving when the next request may start."""
     index, doc_id = hosts_index(settings), f"lease:{lease.host}"
-    with translated("release host"):
+    with store.translated("frontier: release host"):
         got = es.get(index=index, id=doc_id)
         if got["_source"].get("lease_owner") != lease.owner:
             return  # expired and taken over: the new holder's state stands
@@ -300,7 +288,7 @@ def lease_due(es: Elasticsearch, settings: Settings, host: str, *, owner: str, n
     first (sequence number changed) is left to it."""
     index = frontier_index(settings)
     query = {"bool": {"filter": [{"term": {"host": host}}, _due(now)]}}
-    with translated("lease entries"):
+    with store.translated("frontier: lease entries"):
         es.indices.refresh(index=index)
         hits = es.search(index=index, query=query, size=settings.frontier.max_per_host,
                          seq_no_primary_term=True, sort=[{"next_fetch_at": "asc"}],
@@ -358,7 +346,7 @@ def record(es: Elasticsearch, settings: Settings, updates: Iterable[tuple[str, M
         operations += [{"update": {"_index": frontier_index(settings), "_id": doc_id}}, {"doc": dict(doc)}]
     if not operations:
         return
-    with translated("record outcomes"):
+    with store.translated("frontier: record outcomes"):
         response = es.bulk(operations=operations, refresh=True)
     errors = [next(iter(r.values())) for r in response["items"] if "error" in next(iter(r.values()))]
     if errors:
@@ -375,7 +363,7 @@ class Staged:
 
 def staged(es: Elasticsearch, settings: Settings, *, limit: int = 2000) -> list[Staged]:
     """Every article extracted but not yet indexed, whichever pass (or killed worker) extracted it."""
-    with translated("read staged articles"):
+    with store.translated("frontier: read staged articles"):
         es.indices.refresh(index=frontier_index(settings))
         hits = es.search(index=frontier_index(settings), size=limit, query={"term": {"status": EXTRACTED}},
                          sort=[{"updated_at": "asc"}])["hits"]["hits"]
@@ -398,7 +386,7 @@ class RobotsStore:
         self.es, self.settings, self.now = es, settings, now
 
     def get(self, origin: str) -> str | None:
-        with translated("read robots.txt"):
+        with store.translated("frontier: read robots.txt"):
             try:
                 doc = self.es.get(index=hosts_index(self.settings), id=f"robots:{origin}")["_source"]
             except NotFoundError:
@@ -409,7 +397,7 @@ class RobotsStore:
         return str(doc.get("robots_text") or "")
 
     def put(self, origin: str, text: str) -> None:
-        with translated("save robots.txt"):
+        with store.translated("frontier: save robots.txt"):
             self.es.index(index=hosts_index(self.settings), id=f"robots:{origin}",
                           document={"kind": "robots", "host": origin, "robots_text": text,
                                     "robots_fetched_at": self.now.isoformat()})

@@ -13,12 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import elastic_transport
-from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
+from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 from pydantic import TypeAdapter
 
 from ingest import store
-from ingest.errors import StoreError, StoreUnavailable
+from ingest.errors import StoreError
 from ingest.settings import Settings
 
 KIND = "dedup"
@@ -103,14 +102,6 @@ def alias(settings: Settings) -> str:
     return store.alias_name(settings.es.index_prefix, KIND)
 
 
-def _translate(what: str, exc: Exception) -> Exception:
-    if isinstance(exc, elastic_transport.ConnectionError | elastic_transport.ConnectionTimeout):
-        return StoreUnavailable(f"dedup registry: {what}: Elasticsearch unreachable ({type(exc).__name__})")
-    if isinstance(exc, ApiError):
-        return StoreError(f"dedup registry: {what}: {exc.message}")
-    return exc
-
-
 def register(
     es: Elasticsearch, index: str, entries: list[dict[str, Any]], seq_nos: list[int] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -119,7 +110,7 @@ def register(
     ``seq_nos`` collects the sequence numbers of the created entries (what came after them)."""
     actions = ({"_op_type": "create", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
     taken: list[str] = []
-    try:
+    with store.translated("dedup registry: register"):
         for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
             outcome = item["create"]
             if ok:
@@ -133,18 +124,14 @@ def register(
             taken.append(str(outcome["_id"]))
         es.indices.refresh(index=index)
         return get_many(es, index, taken)
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("register", exc) from exc
 
 
 def get_many(es: Elasticsearch, index: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    try:
+    with store.translated("dedup registry: mget"):
         docs = es.mget(index=index, ids=ids)["docs"]
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("mget", exc) from exc
     return {d["_id"]: d["_source"] for d in docs if d.get("found")}
 
 
@@ -152,25 +139,21 @@ def search(
     es: Elasticsearch, index: str, query: Mapping[str, Any], size: int, fields: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Hits as ``_source`` dicts with ``_score`` added."""
-    try:
+    with store.translated("dedup registry: search"):
         hits = es.search(index=index, query=query, size=size, source=fields or CANDIDATE_FIELDS)["hits"][
             "hits"
         ]
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("search", exc) from exc
     return [{**h["_source"], "_score": h["_score"] or 0.0} for h in hits]
 
 
 def write(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> None:
     """Overwrite the given (own) entries whole and make them visible to the next search."""
     actions = ({"_op_type": "index", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
-    try:
+    with store.translated("dedup registry: write decisions"):
         for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
             if not ok:
                 raise StoreError(f"dedup registry: writing a decision failed: {item}")
         es.indices.refresh(index=index)
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("write decisions", exc) from exc
 
 
 def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, attempts: int = 5) -> list[str]:
@@ -179,45 +162,41 @@ def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, at
     Optimistic concurrency: read with its seq_no, write back only if nobody wrote in between.
     """
     for _ in range(attempts):
-        try:
-            got = es.get(index=index, id=doc_id)
-            sources = list(got["_source"].get("sources") or [])
-            if source_id in sources:
+        with store.translated("dedup registry: add source"):
+            try:
+                got = es.get(index=index, id=doc_id)
+                sources = list(got["_source"].get("sources") or [])
+                if source_id in sources:
+                    return sources
+                sources = sorted({*sources, source_id})
+                es.update(
+                    index=index,
+                    id=doc_id,
+                    doc={"sources": sources},
+                    if_seq_no=got["_seq_no"],
+                    if_primary_term=got["_primary_term"],
+                    refresh=True,  # not wait_for: that idles up to refresh_interval (1 s) per call
+                )
                 return sources
-            sources = sorted({*sources, source_id})
-            es.update(
-                index=index,
-                id=doc_id,
-                doc={"sources": sources},
-                if_seq_no=got["_seq_no"],
-                if_primary_term=got["_primary_term"],
-                refresh=True,  # not wait_for: that idles up to refresh_interval (1 s) per call
-            )
-            return sources
-        except ConflictError:
-            continue
-        except (elastic_transport.TransportError, ApiError) as exc:
-            raise _translate("add source", exc) from exc
+            except ConflictError:
+                continue
     raise StoreError(
         f"dedup registry: {doc_id} kept changing; gave up adding {source_id}", reason="es_conflict"
     )
 
 
 def refresh(es: Elasticsearch, index: str) -> None:
-    try:
+    with store.translated("dedup registry: refresh"):
         es.indices.refresh(index=index)
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("refresh", exc) from exc
 
 
 def get_versioned(es: Elasticsearch, index: str, doc_id: str) -> tuple[dict[str, Any], int, int] | None:
     """(source, seq_no, primary_term) of one entry, for an optimistic-concurrency write."""
-    try:
-        got = es.get(index=index, id=doc_id)
-    except NotFoundError:
-        return None
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("get", exc) from exc
+    with store.translated("dedup registry: get"):
+        try:
+            got = es.get(index=index, id=doc_id)
+        except NotFoundError:
+            return None
     return got["_source"], got["_seq_no"], got["_primary_term"]
 
 
@@ -227,18 +206,17 @@ def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no:
     Not refreshed here (one refresh per merge was a fifth of a batch's node time): the caller
     refreshes once per batch (``refresh``); until then, gets are realtime and a reader that
     found the old story follows the founder to the new one."""
-    try:
-        es.update(
-            index=index,
-            id=doc_id,
-            doc={"decision": {"story_id": story_id}},
-            if_seq_no=seq_no,
-            if_primary_term=term,
-        )
-    except ConflictError:
-        return False
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("move story", exc) from exc
+    with store.translated("dedup registry: move story"):
+        try:
+            es.update(
+                index=index,
+                id=doc_id,
+                doc={"decision": {"story_id": story_id}},
+                if_seq_no=seq_no,
+                if_primary_term=term,
+            )
+        except ConflictError:
+            return False
     return True
 
 
@@ -248,7 +226,7 @@ def term_vectors(
     """Analysed terms with term and document frequencies, per id and field (same analyzer as search)."""
     if not ids:
         return {}
-    try:
+    with store.translated("dedup registry: term vectors"):
         docs = es.mtermvectors(
             index=index,
             ids=ids,
@@ -259,6 +237,4 @@ def term_vectors(
             offsets=False,
             payloads=False,
         )["docs"]
-    except (elastic_transport.TransportError, ApiError) as exc:
-        raise _translate("term vectors", exc) from exc
     return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
