@@ -24,6 +24,7 @@ import lxml.html
 from defusedxml import DefusedXmlException
 from lxml.etree import ParserError
 
+from ingest import dates
 from ingest.errors import PermanentError
 from ingest.models import FeedItem
 from ingest.urls import BadURL, canonicalize
@@ -215,12 +216,7 @@ def _sitemap_item(entry: Mapping[str, str], source_id: str, sitemap_url: str) ->
 
 
 def _iso_date(value: str) -> datetime | None:
-    """W3C datetime from a sitemap; ``None`` when absent or unreadable (the date is optional)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """W3C datetime from a sitemap (YYYY, YYYY-MM, a day or a time); ``None`` when absent or
+    unreadable (the date is optional)."""
+    return dates.parse_iso(value)[0] if value else None
 

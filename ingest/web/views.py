@@ -14,6 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ingest import dates
+
 # Bidi embedding/override/isolate controls (and the Arabic letter mark): hostile feed text uses them
 # to reorder what a reader sees (a title that "reads" differently from its bytes).
 BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -115,13 +117,8 @@ def when(value: str | datetime | None) -> str:
 def _parse(value: str | datetime | None) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    parsed = dates.parse_iso(value)[0] if value else None
+    return parsed.astimezone(UTC) if parsed else None
 
 
 @dataclass(frozen=True)
