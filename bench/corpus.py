@@ -81,17 +81,7 @@ def perturb(base: Article, other: Article, rng: random.Random, *, key: str, at: 
     title_words = base.title.split()
     if len(title_words) > 3:
         title_words[rng.randrange(len(title_words))] = rng.choice(donor_words)
-    url = f"https://bench.example/{base.source_id}/{key}"
-    return replace(
-        base,
-        doc_id=doc_id_for(url),
-        url=url,
-        canonical_url=url,
-        title=" ".join(title_words),
-        body=" ".join(words) + "\n" + extra,
-        published_at=at,
-        fetched_at=at,
-    )
+    return _moved(base, key, at, body=" ".join(words) + "\n" + extra, title=" ".join(title_words))
 
 
 def perturbed(
