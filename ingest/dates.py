@@ -36,6 +36,9 @@ HEADLINE_WINDOW = 600
 # on a page first seen now is a footer/copyright date, not the article's (structured data excepted).
 FUTURE_SKEW = timedelta(hours=6)
 MAX_AGE = timedelta(days=365)
+# No news page is dated before this, structured metadata included: CMSs print their null date
+# (.NET's DateTime.MinValue, "0001-01-01T00:00:00") as datePublished.
+EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
 # A Hijri date this close to a Gregorian one is its companion («… هـ الموافق …»): the Gregorian wins.
 COMPANION_WINDOW = 40
 
@@ -308,9 +311,17 @@ def _time_dates(root: lxml.html.HtmlElement) -> list[str]:
     times = [t for t in root.iter("time") if t.get("datetime")]
     preferred = [t for t in times if t.get("itemprop") == "datePublished" or t.get("pubdate") is not None]
     updates = {t for t in times if "modif" in (t.get("itemprop") or "").lower()
-               or _UPDATE.search(fold((t.getprevious().text_content() if t.getprevious() is not None else "")
-                                      + (t.getparent().text or "" if t.getparent() is not None else "")))}
+               or _UPDATE.search(fold(_label_before(t)))}
     return [t.get("datetime") for t in preferred + [t for t in times if t not in updates]]
+
+
+def _label_before(t: lxml.html.HtmlElement) -> str:
+    """The text just before a ``<time>`` (an "updated:" label?): the previous element's, skipping
+    comments and processing instructions (they have no text content), and the parent's own text."""
+    before = next((e for e in t.itersiblings(preceding=True) if isinstance(e.tag, str)), None)
+    parent = t.getparent()
+    own = (parent.text or "") if parent is not None else ""
+    return (before.text_content() if before is not None else "") + own
 
 
 def parse_iso(raw: str) -> tuple[datetime | None, str]:
@@ -406,8 +417,9 @@ def choose(evidence: Sequence[Evidence], *, fetched_at: datetime, first_seen: da
     """The best plausible evidence by precedence; the fetch time when none is plausible.
 
     Rejected: precision coarser than a day (year-only ``-01-01`` guesses, month-only URLs); later than
-    ``fetched_at + future_skew``; earlier than ``first_seen - max_age`` unless it is structured
-    metadata (a visible "2016" on a page first seen in 2020 is a copyright line, not the date).
+    ``fetched_at + future_skew``; before ``EARLIEST`` (a CMS's null date); earlier than
+    ``first_seen - max_age`` unless it is structured metadata (a visible "2016" on a page first
+    seen in 2020 is a copyright line, not the date).
     A year-only htmldate guess counts when other evidence confirms the same day.
     """
     rejected: list[str] = []
@@ -427,6 +439,8 @@ def _implausible(item: Evidence, fetched_at: datetime, first_seen: datetime | No
         return "imprecise"
     if item.value > fetched_at + future_skew:
         return "future"
+    if item.value < EARLIEST:
+        return "ancient"
     if first_seen is not None and item.source != STRUCTURED and item.value < first_seen - max_age:
         return "too_old"
     return None

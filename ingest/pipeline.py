@@ -370,7 +370,8 @@ def _outcomes(settings: Settings, entries: Sequence[frontier.Entry],
             stage, error = "fetch", outcome
         reason = error.reason if isinstance(error, IngestError) else internal(error)
         if not isinstance(error, IngestError):
-            log.error("%s %s: unexpected %s: %s", stage, entry.item.url, type(error).__name__, error)
+            log.error("%s %s: unexpected %s: %s", stage, entry.item.url, type(error).__name__, error,
+                      exc_info=error)  # a bug: its traceback
         doc_id, doc, label = frontier.failed(entry, error, reason, settings, now)
         updates.append((doc_id, doc))
         failed[f"{stage}:{label}"] = failed.get(f"{stage}:{label}", 0) + 1
@@ -406,7 +407,7 @@ def fetch_and_extract(settings: Settings, items: Sequence[FeedItem], *,
         except Exception as exc:  # one page must never end the run
             reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
             if not isinstance(exc, IngestError):
-                log.error("extract %s: unexpected %s: %s", item.url, type(exc).__name__, exc)
+                log.error("extract %s: unexpected %s: %s", item.url, type(exc).__name__, exc, exc_info=exc)
             failed[f"extract:{reason}"] = failed.get(f"extract:{reason}", 0) + 1
     return ExtractResult(tuple(articles), summary(fetched=fetched, extracted=len(articles), failed=failed))
 
@@ -428,7 +429,7 @@ async def _fetch_one(fetcher: Fetcher, settings: Settings, item: FeedItem) -> Fe
         raise
     except Exception as exc:  # contained per item, counted by the caller
         if not isinstance(exc, IngestError):
-            log.error("fetch %s: unexpected %s: %s", item.url, type(exc).__name__, exc)
+            log.error("fetch %s: unexpected %s: %s", item.url, type(exc).__name__, exc, exc_info=exc)
         return exc
 
 
@@ -518,7 +519,8 @@ def _decide(es: Elasticsearch, settings: Settings,
             raise
         except Exception as exc:  # this document only
             reason = exc.reason if isinstance(exc, IngestError) else internal(exc)
-            log.error("dedup %s (%s): %s: %s", article.url, article.doc_id, reason, exc)
+            log.error("dedup %s (%s): %s: %s", article.url, article.doc_id, reason, exc,
+                      exc_info=not isinstance(exc, IngestError))  # a bug: its traceback
             failed[article.doc_id] = f"{reason}: {exc}"
     return pairs, failed
 

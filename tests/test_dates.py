@@ -168,6 +168,26 @@ def test_year_only_guess_confirmed_by_other_evidence_counts() -> None:
     assert choice.source == "htmldate" and choice.value == jan1
 
 
+def test_a_comment_before_a_time_element_is_no_label() -> None:
+    """lxml's comment nodes have no text_content(): a page with ``<!-- --><time>`` was dropped as
+    extract:internal:ValueError (found by the e2e bench's news-day corpus)."""
+    page = ("<html><body><h1>عنوان</h1><p><span>نشر في</span><!-- date -->"
+            "<time datetime='2021-11-16T08:30:00+03:00'>16 نوفمبر</time></p></body></html>")
+    found = dates.structured_date(page)
+    assert found is not None and found.value == datetime(2021, 11, 16, 5, 30, tzinfo=UTC)
+
+
+def test_a_cms_null_date_is_rejected_even_as_structured_metadata() -> None:
+    """"0001-01-01T00:00:00" (.NET's DateTime.MinValue) as datePublished: as the event time it
+    overflowed the dedup window (date value out of range) and the article was never indexed."""
+    null = dates.parse_iso("0001-01-01T00:00:00")[0]
+    assert null is not None
+    choice = dates.choose([ev("structured", null, "minute"), ev("feed", NOW)], fetched_at=NOW)
+    assert (choice.source, choice.rejected) == ("feed", ("structured_ancient",))
+    archive = datetime(1948, 5, 15, tzinfo=UTC)  # an old report, structured: kept
+    assert dates.choose([ev("structured", archive)], fetched_at=NOW).value == archive
+
+
 def test_future_beyond_the_skew_is_rejected_within_it_kept() -> None:
     soon, later = NOW + timedelta(hours=3), NOW + timedelta(days=2)
     assert dates.choose([ev("visible", later, "minute"), ev("feed", NOW)], fetched_at=NOW).source == "feed"

@@ -46,6 +46,19 @@ def _ids(items: list) -> dict[str, str]:
     return {x.article.doc_id: x.article.url.rsplit("/", 1)[-1] for x in items}
 
 
+def test_an_event_time_at_the_calendars_ends_is_decided_like_any_other(
+    settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
+) -> None:
+    """Year 1 (a CMS's null date) or 9999: its windows stop at the calendar's ends."""
+    ancient = _article("y1", seed_texts["000_aaa2bfcc0efe0d0d"], at=datetime(1, 1, 1, tzinfo=UTC))
+    end = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    doomsday = _article("y9999", seed_texts["001_43dc67cb88741a98"], at=end)
+    first, second = decide(es, settings, [ancient, doomsday])
+    assert (first.tier, second.tier) == ("new", "new")
+    assert registry.get_many(es, registry.alias(settings), [ancient.doc_id, doomsday.doc_id]).keys() == {
+        ancient.doc_id, doomsday.doc_id}
+
+
 def test_copy_arriving_a_day_later_joins_yesterdays_article(
     settings: Settings, es: Elasticsearch, seed_texts: dict[str, str]
 ) -> None:

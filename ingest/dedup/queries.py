@@ -38,12 +38,17 @@ def iso(value: datetime) -> str:
 
 
 def window(entry: Entry, hours: float) -> dict[str, Any]:
-    at = datetime.fromisoformat(entry.event_at)
-    return {
-        "range": {
-            "event_at": {"gte": iso(at - timedelta(hours=hours)), "lte": iso(at + timedelta(hours=hours))}
-        }
-    }
+    at, span = datetime.fromisoformat(entry.event_at), timedelta(hours=hours)
+    return {"range": {"event_at": {"gte": iso(_shifted(at, -span)), "lte": iso(_shifted(at, span))}}}
+
+
+def _shifted(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, held at the calendar's ends (an event time of year 1 or 9999 must not end the
+    article's dedup with "date value out of range")."""
+    try:
+        return at + by
+    except OverflowError:
+        return (datetime.max if by > timedelta(0) else datetime.min).replace(tzinfo=at.tzinfo)
 
 
 def dup_query(entry: Entry, cfg: Any) -> dict[str, Any]:
