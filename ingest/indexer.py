@@ -2,7 +2,7 @@
 
 Why a wrapper around ``helpers.streaming_bulk``: callers need, for every document, either "ok"
 or the reason it failed, to count it in the run summary and keep it for a retry. Connection
-failures are translated to ``StoreUnavailable`` so Airflow retries the task; a refused request
+failures are translated to ``StoreUnavailable`` so Airflow retries the task, a refused request
 to ``StoreError`` (``store.translated``).
 """
 
@@ -13,11 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import elastic_transport
 from elasticsearch import Elasticsearch, helpers
 
 from ingest import store
-from ingest.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +39,7 @@ def bulk_write(es: Elasticsearch, index: str, docs: Iterable[Mapping[str, Any]],
     report = BulkReport()
     actions = ({"_op_type": op_type, "_index": index, "_id": d["_id"],
                 "_source": {k: v for k, v in d.items() if k != "_id"}} for d in docs)
-    with store.translated(f"bulk write to {index}"):  # a refused request: StoreError, never a raw one
-        _stream(es, index, actions, op_type, refresh, chunk_size, report)
-    for doc_id, reason in report.failed.items():
-        log.warning("index %s: document %s refused: %s", index, doc_id, reason)
-    return report
-
-
-def _stream(es: Elasticsearch, index: str, actions: Iterable[Mapping[str, Any]], op_type: str,
-            refresh: bool | str, chunk_size: int, report: BulkReport) -> None:
-    try:
+    with store.translated(f"bulk write to {index}"):  # unreachable: StoreUnavailable; refused: StoreError
         for ok, item in helpers.streaming_bulk(es, actions, chunk_size=chunk_size, raise_on_error=False,
                                                raise_on_exception=True, refresh=refresh):
             outcome = next(iter(item.values()))
@@ -61,9 +50,9 @@ def _stream(es: Elasticsearch, index: str, actions: Iterable[Mapping[str, Any]],
                 report.conflicts.append(doc_id)
             else:
                 report.failed[doc_id] = _reason(outcome)
-    except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
-        raise StoreUnavailable(f"bulk write to {index} failed: Elasticsearch unreachable "
-                               f"({type(exc).__name__}); {len(report.ok)} written before") from exc
+    for doc_id, reason in report.failed.items():
+        log.warning("index %s: document %s refused: %s", index, doc_id, reason)
+    return report
 
 
 def _reason(outcome: Mapping[str, Any]) -> str:

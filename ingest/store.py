@@ -221,10 +221,9 @@ def drop_prefix(es: Elasticsearch, prefix: str) -> list[str]:
     names = sorted(n for n in es.indices.get(index=f"{prefix}-*", expand_wildcards="all") if owned(prefix, n))
     if names:
         es.indices.delete(index=",".join(names))
-    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
-    for template in templates.get("index_templates", []):
-        if owned(prefix, template["name"]):
-            es.indices.delete_index_template(name=template["name"])
+    for name in template_hashes(es, prefix):
+        if name != f"{prefix}-analysis":
+            es.indices.delete_index_template(name=name)
     es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-analysis")
     return names
 

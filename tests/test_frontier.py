@@ -8,7 +8,6 @@ tests see it only through whole passes.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -213,14 +212,14 @@ def test_a_free_lease_still_in_its_delay_is_not_yet_for_a_caller_who_can_wait(
     host = new_host()
     held = frontier.lease_host(es, settings, host, owner="w1", now=NOW)
     assert isinstance(held, HostLease)
-    free_at = time.time() + 60.0  # the holder's last request was just now: next one in a minute
+    free_at = 4_000_000_000.0  # the holder's delay runs until 2096: still running whenever this runs
     frontier.release_host(es, settings, held, next_request_at=free_at)
     released = lease_doc(es, settings, host)
     asked = frontier.lease_host(es, settings, host, owner="w1", now=NOW, turn_by=free_at + 5)
     assert asked == NotYet(free_at)
     assert lease_doc(es, settings, host) == released  # asking did not take it
     # a caller that cannot wait that long takes it, and is told when its first request may start
-    assert frontier.lease_host(es, settings, host, owner="w2", now=NOW, turn_by=time.time() + 1) \
+    assert frontier.lease_host(es, settings, host, owner="w2", now=NOW, turn_by=free_at - 1) \
         == HostLease(host, "w2", free_at)
     frontier.release_host(es, settings, HostLease(host, "w2", free_at), next_request_at=free_at)
     assert frontier.lease_host(es, settings, host, owner="w3", now=NOW, turn_by=0.0) \

@@ -353,7 +353,7 @@ def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, 
                     _merge_stories(q, lo, [current], known)
                 break
             if registry.set_story(q.es, q.index, hi, lo, got[1], got[2]):
-                q.unrefreshed = True
+                q.stories_moved = True
                 break
 
 
@@ -509,18 +509,13 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     for pos, entry in enumerate(todo):
         known[entry.doc_id] = _decide_one(q, cfg, entry, known, first + pos)
         docs[entry.doc_id]["tw"] = encode_weights(q.weights([entry.doc_id])[entry.doc_id])
-    _write(q, [_stored(docs[e.doc_id], known[e.doc_id]) for e in todo])
+    registry.write(es, index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in todo])
     if _raced(q, todo, known, min(seq_nos, default=-1)):
         _recheck(q, cfg, todo, docs, known)
-    if q.unrefreshed:  # stories moved after the last write: visible to the next search
+    if q.stories_moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
-
-def _write(q: Queries, entries: list[dict[str, Any]]) -> None:
-    """Write decisions (refreshing the registry: the story moves before them become visible too)."""
-    registry.write(q.es, q.index, entries)
-    q.unrefreshed = False
 
 
 def _raced(q: Queries, todo: list[Entry], known: Mapping[str, Decision], seq_no: int) -> bool:
@@ -553,7 +548,7 @@ def _recheck(
             known[entry.doc_id] = after
             changed.append(entry)
     if changed:
-        _write(q, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
+        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
     moved = []
     q.prefetch_stories(todo)
     for entry in todo:
@@ -563,7 +558,7 @@ def _recheck(
             known[entry.doc_id] = after
             moved.append(entry)
     if moved:
-        _write(q, [_stored(docs[e.doc_id], known[e.doc_id]) for e in moved])
+        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in moved])
 
 
 def _resolved(q: Queries, d: Decision, known: Mapping[str, Decision]) -> Decision:

@@ -123,7 +123,7 @@ class Queries:
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
         self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
-        self.unrefreshed = False  # a story founder moved since the registry's last refresh
+        self.stories_moved = False  # a story founder moved (set_story) in this call
 
     # --- batched candidate searches (one msearch per pass) ---
 
