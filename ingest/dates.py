@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import hijridate
+import lxml.etree
 import lxml.html
 from dateparser.data.date_translation_data import ar as dateparser_ar
 from lxml.etree import ParserError
@@ -259,8 +260,10 @@ _META_NAMES = ("article:published_time", "datepublished", "og:published_time", "
 def structured_date(html: str) -> Evidence | None:
     """JSON-LD ``datePublished``, then ``<meta>`` publication fields, then ``<time datetime>``."""
     root = _parse(html)
-    if root is None:
-        return None
+    return _structured(root) if root is not None else None
+
+
+def _structured(root: lxml.html.HtmlElement) -> Evidence | None:
     for detail, values in (("jsonld", _jsonld_dates(root)), ("meta", _meta_dates(root)),
                            ("time", _time_dates(root))):
         for raw in values:
@@ -342,10 +345,12 @@ def parse_iso(raw: str) -> tuple[datetime | None, str]:
 def visible_date(html: str, *, now: datetime | None = None) -> Evidence | None:
     """The publication date printed near the headline (the text after the first ``<h1>``)."""
     root = _parse(html)
-    if root is None:
-        return None
-    for bad in root.xpath("//script|//style|//noscript"):
-        bad.drop_tree()
+    return _visible(root, now=now) if root is not None else None
+
+
+def _visible(root: lxml.html.HtmlElement, *, now: datetime | None) -> Evidence | None:
+    """``visible_date`` of a parsed page; strips scripts, styles and noscript from ``root``."""
+    lxml.etree.strip_elements(root, "script", "style", "noscript", with_tail=False)
     text = " ".join(root.text_content().split())
     headline = root.find(".//h1")
     title = " ".join(headline.text_content().split()) if headline is not None else ""
@@ -395,8 +400,15 @@ def htmldate_evidence(value: str) -> Evidence | None:
 
 def page_evidence(html: str, url: str, *, htmldate: str = "", feed: datetime | None = None,
                   now: datetime | None = None) -> list[Evidence]:
-    """All evidence for one page, in precedence order."""
-    found = [structured_date(html), visible_date(html, now=now), htmldate_evidence(htmldate), url_date(url)]
+    """All evidence for one page, in precedence order.
+
+    One parse serves the structured and the visible evidence (the visible one last: it strips the
+    scripts that hold JSON-LD); an unparsable page has neither, as with ``structured_date`` alone.
+    """
+    root = _parse(html)
+    structured = _structured(root) if root is not None else None
+    visible = _visible(root, now=now) if root is not None else None
+    found = [structured, visible, htmldate_evidence(htmldate), url_date(url)]
     if feed is not None:
         found.append(Evidence(FEED, feed if feed.tzinfo else feed.replace(tzinfo=UTC), MINUTE))
     return [e for e in found if e is not None]

@@ -141,6 +141,19 @@ def test_visible_date_near_the_headline_not_the_footer() -> None:
     assert found is not None and found.value.date().isoformat() == "2021-11-16"
 
 
+def test_page_evidence_reads_one_parse_as_the_separate_readers_do() -> None:
+    """page_evidence parses once for structured and visible evidence: the JSON-LD in a <script> is
+    still read although the visible reader strips scripts, and neither a script's date nor a
+    <noscript> headline and date count as visible."""
+    html = """<html><head><script type="application/ld+json">{"datePublished": "2021-11-15T10:00:00Z"}
+    </script></head><body><noscript><h1>عنوان قديم</h1>1 يناير 2020</noscript><h1>عنوان الخبر</h1>
+    <script>var d = "الثلاثاء 2 فبراير 2021";</script><div>الثلاثاء 16 نوفمبر 2021</div></body></html>"""
+    found = dates.page_evidence(html, "https://example.com/news/1.html", now=NOW)
+    assert [(e.source, e.value.date().isoformat()) for e in found] == [("structured", "2021-11-15"),
+                                                                       ("visible", "2021-11-16")]
+    assert found == [dates.structured_date(html), dates.visible_date(html, now=NOW)]
+
+
 def ev(source: str, value: datetime, precision: str = "day") -> Evidence:
     return Evidence(source, value, precision)
 
