@@ -56,7 +56,9 @@ def test_an_event_time_at_the_calendars_ends_is_decided_like_any_other(
     first, second = decide(es, settings, [ancient, doomsday])
     assert (first.tier, second.tier) == ("new", "new")
     assert registry.get_many(es, registry.alias(settings), [ancient.doc_id, doomsday.doc_id]).keys() == {
-        ancient.doc_id, doomsday.doc_id}
+        ancient.doc_id,
+        doomsday.doc_id,
+    }
 
 
 def test_copy_arriving_a_day_later_joins_yesterdays_article(
@@ -272,8 +274,9 @@ def test_seed_scenario(settings: Settings, es: Elasticsearch, labelled: list, ba
     must not need a big index (the demo has nine articles).
     """
     register_background(
-        es, settings,
-        load_saudinewsnet(CorpusPaths().fixtures_dir / "arabic-news" / "saudinewsnet")[:background]
+        es,
+        settings,
+        load_saudinewsnet(CorpusPaths().fixtures_dir / "arabic-news" / "saudinewsnet")[:background],
     )
     decisions = {d.doc_id: d for d in decide(es, settings, [x.article for x in labelled])}
     dups, stories = groups_of(decisions)
@@ -328,3 +331,35 @@ def test_ans_headline_scores(settings: Settings, es: Elasticsearch) -> None:
     same, paraphrase, unrelated = headline_scores(es, settings, pairs)
     assert abs(same - 1.0) < 1e-6 and unrelated == 0.0
     assert settings.dedup.story_threshold <= paraphrase < 1.0
+
+
+def _registry_searches(es: Elasticsearch, settings: Settings) -> int:
+    stats = es.indices.stats(index=registry.alias(settings), metric="search")
+    return int(stats["_all"]["total"]["search"]["query_total"])
+
+
+def test_merging_two_stories_costs_no_second_pass(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """Weather (11:00) and football (20:00) found two stories; a later round-up carrying both
+    texts links them, so football's founder moves into the weather story. That move is this
+    worker's own write: it is no sign of a race, and the batch must not run its searches twice
+    (it did: every batch that merged a story re-checked). The node counts the searches."""
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    weather, football = by_name["u_weather"], by_name["u_football"]
+    [dw] = decide(es, settings, [weather])
+    [df] = decide(es, settings, [football])
+    assert dw.story_id != df.story_id
+    later = DAY + timedelta(hours=13)
+    roundup = _article(
+        "roundup", f"{weather.body}\n{football.body}", source="r", title=weather.title, at=later
+    )
+    other = by_name["s000"]  # a report of the border clashes: like none of the three
+    before = _registry_searches(es, settings)
+    [dr] = decide(es, settings, [roundup])
+    merging = _registry_searches(es, settings) - before
+    stored = registry.get_many(es, registry.alias(settings), [football.doc_id])[football.doc_id]
+    assert dr.story_id == weather.doc_id and stored["decision"]["story_id"] == weather.doc_id
+    before = _registry_searches(es, settings)
+    decide(es, settings, [other])
+    assert merging == _registry_searches(es, settings) - before

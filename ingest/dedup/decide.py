@@ -352,8 +352,8 @@ def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, 
                 if current != lo:
                     _merge_stories(q, lo, [current], known)
                 break
-            if registry.set_story(q.es, q.index, hi, lo, got[1], got[2]):
-                q.stories_moved = True
+            if (written := registry.set_story(q.es, q.index, hi, lo, got[1], got[2])) is not None:
+                q.moved[hi] = written
                 break
 
 
@@ -512,10 +512,9 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     registry.write(es, index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in todo])
     if _raced(q, todo, known, min(seq_nos, default=-1)):
         _recheck(q, cfg, todo, docs, known)
-    if q.stories_moved:  # set_story does not refresh: one refresh makes every move visible
+    if q.moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
-
 
 
 def _raced(q: Queries, todo: list[Entry], known: Mapping[str, Decision], seq_no: int) -> bool:

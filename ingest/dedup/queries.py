@@ -123,7 +123,7 @@ class Queries:
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
         self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
-        self.stories_moved = False  # a story founder moved (set_story) in this call
+        self.moved: dict[str, int] = {}  # founders this call moved (set_story): id -> seq_no written
 
     # --- batched candidate searches (one msearch per pass) ---
 
@@ -147,14 +147,20 @@ class Queries:
         """Did anyone else write to the registry after ``seq_no``? (else a re-check is moot)
 
         Sequence numbers order writes within a shard: with a registry of one shard (the default)
-        this is exact; with more, the answer is always yes (re-check).
+        this is exact; with more, the answer is always yes (re-check). The founders this call
+        moved count as someone else's write unless they still hold the version it wrote: a merge
+        into an older story is no reason to re-check (it used to double every batch's queries).
         """
         if self.shards != 1:
             return True
+        mine = [
+            {"bool": {"filter": [{"ids": {"values": [i]}}, {"term": {"_seq_no": n}}]}}
+            for i, n in self.moved.items()
+        ]
         query = {
             "bool": {
                 "filter": [{"range": {"_seq_no": {"gt": seq_no}}}],
-                "must_not": [{"ids": {"values": list(ours)}}],
+                "must_not": [{"ids": {"values": list(ours)}}, *mine],
             }
         }
         try:
@@ -192,8 +198,13 @@ class Queries:
             return []
         lines: list[dict[str, Any]] = []
         for query, size, fields in bodies:
-            body = {"query": query, "size": size, "_source": False, "stored_fields": "_none_",
-                    "track_total_hits": False}
+            body = {
+                "query": query,
+                "size": size,
+                "_source": False,
+                "stored_fields": "_none_",
+                "track_total_hits": False,
+            }
             lines += [{"index": self.index}, {**body, "docvalue_fields": fields}]
         try:
             answers = self.es.msearch(searches=lines)["responses"]

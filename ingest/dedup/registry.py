@@ -84,10 +84,28 @@ ENTRY_FIELDS = tuple(Entry.__dataclass_fields__)
 # What a candidate hit returns, read from doc values: no stored-field block is decompressed and no
 # JSON ``_source`` parsed per hit (that was 1 ms per story candidate, most of the node's time).
 _DATE = "strict_date_time_no_millis"
-FETCH_DUP = ["doc_id", {"field": "event_at", "format": _DATE}, "source_id", "content_hash", "title_key",
-             "sig", "n_shingles", "state", "decision.story_id", "decision.duplicate_of", "decision.order"]
-FETCH_STORY = ["doc_id", {"field": "event_at", "format": _DATE}, "state", "decision.story_id",
-               "decision.duplicate_of", "decision.order", "tw"]
+FETCH_DUP = [
+    "doc_id",
+    {"field": "event_at", "format": _DATE},
+    "source_id",
+    "content_hash",
+    "title_key",
+    "sig",
+    "n_shingles",
+    "state",
+    "decision.story_id",
+    "decision.duplicate_of",
+    "decision.order",
+]
+FETCH_STORY = [
+    "doc_id",
+    {"field": "event_at", "format": _DATE},
+    "state",
+    "decision.story_id",
+    "decision.duplicate_of",
+    "decision.order",
+    "tw",
+]
 
 
 def entry_from_hit(hit: Mapping[str, Any]) -> Entry:
@@ -200,15 +218,18 @@ def get_versioned(es: Elasticsearch, index: str, doc_id: str) -> tuple[dict[str,
     return got["_source"], got["_seq_no"], got["_primary_term"]
 
 
-def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no: int, term: int) -> bool:
-    """Point a story founder at the (earlier) story it joined; False when someone wrote first.
+def set_story(
+    es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no: int, term: int
+) -> int | None:
+    """Point a story founder at the (earlier) story it joined: the write's sequence number, or
+    None when someone wrote first.
 
     Not refreshed here (one refresh per merge was a fifth of a batch's node time): the caller
     refreshes once per batch (``refresh``); until then, gets are realtime and a reader that
     found the old story follows the founder to the new one."""
     with store.translated("dedup registry: move story"):
         try:
-            es.update(
+            done = es.update(
                 index=index,
                 id=doc_id,
                 doc={"decision": {"story_id": story_id}},
@@ -216,8 +237,8 @@ def set_story(es: Elasticsearch, index: str, doc_id: str, story_id: str, seq_no:
                 if_primary_term=term,
             )
         except ConflictError:
-            return False
-    return True
+            return None
+    return int(done["_seq_no"])
 
 
 def term_vectors(
