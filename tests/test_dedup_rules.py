@@ -34,13 +34,13 @@ def test_weighted_story_score_weights_title_and_body() -> None:
     assert weighted_story_score(same, {}, 0.25) == 0.0  # a candidate without weights shares nothing
 
 
-def test_story_query_takes_the_60_best_terms_and_a_tenth_of_them_to_match() -> None:
+def test_story_query_takes_the_30_best_terms_and_a_tenth_of_them_to_match() -> None:
     body = {f"t{i:03d}": float(i) for i in range(100)}
     own = {"title": FieldWeights({"head": 1000.0}), "body": FieldWeights(body)}
     q = queries.story_query(_entry(), own, CFG)
     like = q["bool"]["must"][0]["bool"]
     terms = [next(iter(c["term"].items())) for c in like["should"]]
-    assert len(terms) == queries.STORY_QUERY_TERMS and like["minimum_should_match"] == 6
+    assert len(terms) == 30 and like["minimum_should_match"] == 3
     assert terms[0] == ("title", "head") and ("body", "t099") in terms and ("body", "t000") not in terms
     assert q["bool"]["must_not"] == [{"ids": {"values": [_entry().doc_id]}}]
     assert "range" in q["bool"]["filter"][0]
