@@ -4,11 +4,12 @@
 
 To keep the run short the background is written with raw ``helpers.bulk`` (registry entries and
 article documents exactly as ``decide`` and ``dedup_and_index`` would write them, fingerprints
-computed in worker processes, term weights ``tw`` by the node the way ``decide`` computes them, all
-untimed); only a fixed-size probe batch goes through the pipeline at each
-level. The background is a news stream (``bench.corpus.news_stream``: mostly distinct stories,
-a few percent copies) with event times inside every dedup window, so each probe's candidate
-searches run against the whole background: the costly case.
+computed in worker processes, term weights ``tw`` from the node's term vectors the way ``decide``
+computes them, each document written once, all untimed); then the merge policy is left to settle;
+only a fixed-size probe batch goes through the pipeline at each level. The background is a news
+stream (``bench.corpus.news_stream``: mostly distinct stories, a few percent copies) with event
+times inside every dedup window, so each probe's candidate searches run against the whole
+background: the costly case.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ from bench.corpus import news_stream, news_stream_items
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
 from ingest.dedup.decide import Decision, Thresholds, entry_for
-from ingest.dedup.queries import Queries, encode_weights
+from ingest.dedup.queries import encode_weights
+from ingest.dedup.similarity import field_weights
 from ingest.dev.paths import CorpusPaths
 
 LEVELS = {"full": (10_000, 100_000, 300_000), "quick": (1_000, 5_000, 20_000), "tiny": (10, 20, 40)}
-PROBE = {"full": 100, "quick": 50, "tiny": 4}
+PROBE = {"full": 200, "quick": 100, "tiny": 4}  # the median of its batches of PROBE_BATCH
 PROBE_BATCH = 50
 CHUNK = 1_000  # background articles per worker task
 TARGET = 0.8
+TV_OPTIONS = {"fields": ["title", "body"], "term_statistics": True, "field_statistics": True,
+              "positions": False, "offsets": False, "payloads": False}  # as registry.term_vectors
 
 
 def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict, dict]]:
@@ -78,7 +82,9 @@ def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict
 
 
 def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
-    """Add background articles ``start..stop`` with raw bulk (not timed)."""
+    """Add background articles ``start..stop`` with raw bulk (not timed), each written once with
+    its term weights, as ``decide`` writes a decision (an update per article afterwards left a
+    registry of deleted documents no stream produces, and cost half the build)."""
     sizes = [(s, min(CHUNK, stop - s)) for s in range(start, stop, CHUNK)]
     tasks = [
         (CorpusPaths().fixtures_dir, 10_000 + s // CHUNK, n, cfg.dedup) for s, n in sizes
@@ -86,11 +92,13 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
     reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.es.index_prefix, "articles")
     with mp.get_context("spawn").Pool(ctx.workers) as pool:
         for chunk in pool.imap_unordered(background_chunk, tasks):
+            weights = _weights(ctx, cfg, reg_index, [reg for reg, _ in chunk])
             actions = [
                 a
                 for reg, doc in chunk
                 for a in (
-                    {"_index": reg_index, "_id": reg["doc_id"], "_source": reg},
+                    {"_index": reg_index, "_id": reg["doc_id"],
+                     "_source": {**reg, "tw": encode_weights(weights[reg["doc_id"]])}},
                     {
                         "_index": art_index,
                         "_id": doc["_id"],
@@ -99,39 +107,47 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
                 )
             ]
             helpers.bulk(ctx.es, actions, chunk_size=500)
-    ctx.es.indices.refresh(index=[reg_index, art_index])
-    _store_weights(ctx, cfg, reg_index, _ids_without_weights(ctx, reg_index))
-    _merges_settled(ctx)
+            ctx.es.indices.refresh(index=reg_index)  # the next chunk's weights count this one
+    _merges_settled(ctx, [reg_index, art_index])
 
 
-def _ids_without_weights(ctx: Context, reg_index: str) -> list[str]:
-    """Background entries not yet carrying ``tw`` (written by this ``grow``)."""
-    query = {"bool": {"must_not": [{"exists": {"field": "tw"}}]}}
-    return [h["_id"] for h in helpers.scan(ctx.es, index=reg_index, query={"query": query}, _source=False)]
+def _weights(ctx: Context, cfg: Any, index: str, regs: list[dict], part: int = 250) -> dict[str, dict]:
+    """Story term weights of registry documents not yet written, the way ``decide`` computes them
+    (the node's analysis, document frequencies of the registry so far), from term vectors of
+    artificial documents: the text is analysed once here and once when written."""
+    out: dict[str, dict] = {}
+    prior = cfg.dedup.story_prior_docs
+    for i in range(0, len(regs), part):
+        docs = [{"_index": index, "doc": {"title": r["title"], "body": r["body"]}, **TV_OPTIONS}
+                for r in regs[i : i + part]]
+        answers = ctx.es.mtermvectors(docs=docs)["docs"]
+        for r, answer in zip(regs[i : i + part], answers, strict=True):
+            tv = answer.get("term_vectors", {})
+            out[r["doc_id"]] = {f: field_weights(tv.get(f, {}), prior) for f in ("title", "body")}
+    return out
 
 
-def _store_weights(ctx: Context, cfg: Any, reg_index: str, ids: list[str], chunk: int = 250) -> None:
-    """Give the background what ``decide`` stores with every decision: the article's term weights
-    (``tw``), computed the way ``decide`` computes them, so a background article is scored as a
-    candidate from its doc values, as in production, not through a term-vectors call per probe."""
-    for i in range(0, len(ids), chunk):
-        part = ids[i : i + chunk]
-        weights = Queries(ctx.es, reg_index, cfg.dedup, cfg.es.shards).weights(part)  # one per chunk
-        actions = [{"_op_type": "update", "_index": reg_index, "_id": doc_id,
-                    "doc": {"tw": encode_weights(weights[doc_id])}} for doc_id in part]
-        helpers.bulk(ctx.es, actions, chunk_size=500)
-    ctx.es.indices.refresh(index=reg_index)
-
-
-def _merges_settled(ctx: Context, timeout_s: float = 600.0) -> None:
-    """Wait (untimed) until the node has no merge running: the background load's merges are not
-    the probe's cost, and would land in its node CPU."""
-    deadline = time.monotonic() + timeout_s
+def _merges_settled(ctx: Context, indices: list[str], timeout_s: float = 1200.0) -> None:
+    """Wait (untimed) until the merge policy has nothing left to do: the background load's merges
+    are not the probe's cost. Lucene picks merges after a flush, so flush, wait for the merges,
+    and repeat until the segment count holds (the state the policy keeps in production)."""
+    deadline, last = time.monotonic() + timeout_s, -1
     while time.monotonic() < deadline:
-        nodes = ctx.es.nodes.stats(metric="indices", index_metric="merge")["nodes"].values()
-        if not sum(n["indices"]["merges"]["current"] for n in nodes):
+        ctx.es.indices.flush(index=indices)
+        while time.monotonic() < deadline:
+            nodes = ctx.es.nodes.stats(metric="indices", index_metric="merge")["nodes"].values()
+            if not sum(n["indices"]["merges"]["current"] for n in nodes):
+                break
+            time.sleep(2)
+        segments = _segments(ctx, indices)
+        if segments == last:
             return
-        time.sleep(2)
+        last = segments
+
+
+def _segments(ctx: Context, indices: list[str]) -> int:
+    stats = ctx.es.indices.stats(index=indices, metric="segments")
+    return int(stats["_all"]["total"]["segments"]["count"])
 
 
 def _node_cpu_ms(ctx: Context) -> float:
