@@ -45,6 +45,8 @@ class Context:
     # scratch() prefixes are "<scratch_prefix>-<random>": a run (the smoke test) can name its own
     # scratch_prefix and check only its own indices on a node others benchmark on too.
     scratch_prefix: str = "bench"
+    # Backgrounds kept on the node between runs (bench.growth): "<cache_prefix>-<code>-<levels>-*".
+    cache_prefix: str = "benchcache"
 
     def size(self, table: Mapping[str, T]) -> T:
         """The value of ``table`` for this run's mode (``full`` / ``quick`` / ``tiny``)."""

@@ -14,6 +14,8 @@ background: the costly case.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing as mp
 import os
 import time
@@ -38,6 +40,13 @@ PROBE = {"full": 200, "quick": 100, "tiny": 4}  # the median of its batches of P
 PROBE_BATCH = 50
 CHUNK = 1_000  # background articles per worker task
 TARGET = 0.8
+# Every background and probe event time is relative to this instant, not to the clock: a cached
+# background (``_restored_or_grown``) stays inside every probe's dedup windows on any later day.
+ANCHOR = datetime(2026, 1, 5, 12, tzinfo=UTC)
+# What the background's content depends on: a change to any of these builds it again.
+CACHE_INPUTS = ("bench/corpus.py", "bench/growth.py", "ingest/dedup/decide.py", "ingest/dedup/fingerprint.py",
+                "ingest/dedup/similarity.py", "ingest/documents.py", "ingest/arabic.py", "mappings")
+KINDS = (registry.KIND, "articles")
 TV_OPTIONS = {"fields": ["title", "body"], "term_statistics": True, "field_statistics": True,
               "positions": False, "offsets": False, "payloads": False}  # as registry.term_vectors
 
@@ -47,7 +56,7 @@ def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict
     pipeline decides a stream: a report of an earlier item's story joins its story, a copy joins
     its duplicate group (tiers as ``decide`` names them), anything else founds a story."""
     fixtures_dir, seed, n, cfg = args
-    now = datetime.now(UTC)
+    now = ANCHOR
     items = news_stream_items(fixtures_dir, n, seed=seed, start=now)
     story: list[str] = []
     canonical: list[str] = []
@@ -87,7 +96,7 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
     registry of deleted documents no stream produces, and cost half the build)."""
     sizes = [(s, min(CHUNK, stop - s)) for s in range(start, stop, CHUNK)]
     tasks = [
-        (CorpusPaths().fixtures_dir, 10_000 + s // CHUNK, n, cfg.dedup) for s, n in sizes
+        (CorpusPaths().fixtures_dir, 1_000_000 + s, n, cfg.dedup) for s, n in sizes  # seed: no two alike
     ]
     reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.es.index_prefix, "articles")
     with mp.get_context("spawn").Pool(ctx.workers) as pool:
@@ -134,9 +143,9 @@ def _merges_settled(ctx: Context, indices: list[str], timeout_s: float = 1200.0)
     deadline, last = time.monotonic() + timeout_s, -1
     while time.monotonic() < deadline:
         ctx.es.indices.flush(index=indices)
-        while time.monotonic() < deadline:
-            nodes = ctx.es.nodes.stats(metric="indices", index_metric="merge")["nodes"].values()
-            if not sum(n["indices"]["merges"]["current"] for n in nodes):
+        while time.monotonic() < deadline:  # these indices' merges: not another run's on the node
+            merges = ctx.es.indices.stats(index=indices, metric="merge")["_all"]["total"]["merges"]
+            if not merges["current"]:
                 break
             time.sleep(2)
         segments = _segments(ctx, indices)
@@ -148,6 +157,65 @@ def _merges_settled(ctx: Context, indices: list[str], timeout_s: float = 1200.0)
 def _segments(ctx: Context, indices: list[str]) -> int:
     stats = ctx.es.indices.stats(index=indices, metric="segments")
     return int(stats["_all"]["total"]["segments"]["count"])
+
+
+def _cache_name(ctx: Context, cfg: Any, levels: tuple[int, ...], n_probe: int) -> str:
+    """The cache prefix of the background after ``levels`` (each level's probes are part of the
+    next one's background): ``<cache_prefix>-<code>-<levels>``, the first hash over the code and
+    data the background is made from and the dedup settings, the second over the levels."""
+    root = Path(__file__).resolve().parent.parent
+    code = hashlib.sha256(json.dumps(cfg.dedup.as_dict(), sort_keys=True).encode())
+    for name in CACHE_INPUTS:
+        for path in sorted((root / name).rglob("*") if (root / name).is_dir() else [root / name]):
+            if path.is_file():
+                code.update(path.name.encode() + path.read_bytes())
+    fixtures = CorpusPaths().fixtures_dir
+    for path in sorted(fixtures.rglob("*")):
+        if path.is_file():
+            code.update(f"{path.relative_to(fixtures)}:{path.stat().st_size}".encode())
+    these = hashlib.sha256(json.dumps([list(levels), n_probe]).encode())
+    return f"{ctx.cache_prefix}-{code.hexdigest()[:12]}-{these.hexdigest()[:8]}"
+
+
+def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: str) -> bool:
+    """Make the scratch prefix's registry and articles hold the background of ``level``: cloned
+    from the node's cache when an earlier run left it there (hard links: seconds instead of the
+    build's minutes), else built with ``grow`` and then cached. True when restored."""
+    live = {k: _concrete(ctx, store.alias_name(cfg.es.index_prefix, k)) for k in KINDS}
+    copies = {k: f"{cached}-{k}" for k in KINDS}
+    replicas = {"index.number_of_replicas": cfg.es.replicas}  # a clone has the default, not the source's
+    if all(ctx.es.indices.exists(index=c) for c in copies.values()):
+        for k in KINDS:
+            ctx.es.indices.delete(index=live[k])
+            ctx.es.indices.clone(index=copies[k], target=live[k], wait_for_active_shards="all",
+                                 settings={"index.blocks.write": None, **replicas},
+                                 aliases={store.alias_name(cfg.es.index_prefix, k): {}})
+        return True
+    grow(ctx, cfg, have, level)
+    _evict_stale_caches(ctx, cached)
+    for k in KINDS:
+        ctx.es.indices.delete(index=copies[k], ignore_unavailable=True)
+        ctx.es.indices.add_block(index=live[k], block="write")
+        try:
+            ctx.es.indices.clone(
+                index=live[k], target=copies[k], settings=replicas, wait_for_active_shards="all"
+            )
+        finally:
+            ctx.es.indices.put_settings(index=live[k], settings={"index.blocks.write": None})
+    return False
+
+
+def _concrete(ctx: Context, alias: str) -> str:
+    return next(iter(ctx.es.indices.get_alias(name=alias)))
+
+
+def _evict_stale_caches(ctx: Context, current: str) -> None:
+    """Delete cached backgrounds of other code (never read again: they only take disk); those of
+    the same code and other levels (``--quick``, a million) stay."""
+    code = current.rsplit("-", 1)[0]
+    for name in ctx.es.indices.get(index=f"{ctx.cache_prefix}-*", expand_wildcards="all"):
+        if not name.startswith(f"{code}-"):
+            ctx.es.indices.delete(index=name)
 
 
 def _node_cpu_ms(ctx: Context) -> float:
@@ -162,7 +230,7 @@ def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter, f
     """Median seconds per article over the probe batches, the tiers they got, and node and
     worker CPU ms per article (CPU does not depend on what else the machine runs; wall time does)."""
     articles = news_stream(
-        CorpusPaths().fixtures_dir, n, seed=500 + level, start=datetime.now(UTC), spread_hours=1
+        CorpusPaths().fixtures_dir, n, seed=500 + level, start=ANCHOR, spread_hours=1
     )
     per_article, tiers = [], Counter()
     node0, own0 = _node_cpu_ms(ctx), time.process_time()
@@ -186,22 +254,27 @@ def run(ctx: Context) -> Result:
         "growth: dedup_and_index cost per article vs articles already indexed",
         ["already indexed", "probe articles", "ms/article", "node CPU ms", "worker CPU ms", "probe tiers"],
     )
-    costs, cpu = [], []
+    costs, cpu, backgrounds, tiers_seen, registered = [], [], [], [], []
     with scratch(ctx) as cfg:
         have = 0
         # warm-up (untimed): the first level would otherwise pay for the node's and the
         # interpreter's first queries, and flatter the ratio
-        warm = news_stream(CorpusPaths().fixtures_dir, PROBE_BATCH, seed=499)
+        warm = news_stream(CorpusPaths().fixtures_dir, PROBE_BATCH, seed=499, start=ANCHOR)
         pipeline.dedup_and_index(cfg, warm, es=ctx.es)
-        for level in levels:
-            grow(ctx, cfg, have, level)
+        for i, level in enumerate(levels):
+            name = _cache_name(ctx, cfg, levels[: i + 1], n_probe)
+            how = "restored" if _restored_or_grown(ctx, cfg, have, level, name) else "built"
+            backgrounds.append(how)
+            print(f"growth: background of {level} {how} ({name})", flush=True)
             have = level
+            registered.append(ctx.es.count(index=registry.alias(cfg))["count"])
             with profiled(ctx.profile and ctx.results_dir / f"growth-{level}.profile.txt"):
                 cost, tiers, node_ms, own_ms = probe(ctx, cfg, level, n_probe)
             have += n_probe
             costs.append(cost)
             cpu.append(node_ms + own_ms)
             res.rows.append([level, n_probe, 1000 * cost, node_ms, own_ms, dict(sorted(tiers.items()))])
+            tiers_seen.append(dict(sorted(tiers.items())))
             print(f"growth: {level} indexed: {1000 * cost:.1f} ms/article, CPU node {node_ms:.1f} + worker "
                   f"{own_ms:.1f} ms/article", flush=True)
     per_10k = 1000 * slope(levels, costs) * 10_000
@@ -213,6 +286,9 @@ def run(ctx: Context) -> Result:
         "ms_per_article": [1000 * c for c in costs],
         "slope_ms_per_10k": per_10k,
         "cpu_ms_per_article": cpu,
+        "background": backgrounds,  # built | restored (from the node's cache), per level
+        "probe_tiers": tiers_seen,
+        "registered_before_probe": registered,
     }
     res.summary = (
         f"growth: {1000 * costs[0]:.0f} ms/article at {levels[0]} indexed -> {1000 * costs[-1]:.0f} ms at "

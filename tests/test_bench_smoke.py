@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,11 +27,15 @@ pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture
-def ctx(es_url: str, es: Elasticsearch, tmp_path: Path) -> Context:
+def ctx(es_url: str, es: Elasticsearch, tmp_path: Path) -> Iterator[Context]:
     """A tiny run whose scratch indices carry a prefix of its own: other benches on the shared node
-    (another engineer's ``make bench``) neither show up in nor disturb the leftover check."""
-    return Context(load_settings(es={"url": es_url}), es, mode="tiny", workers=2, results_dir=tmp_path,
-                   scratch_prefix=f"bench-t{uuid.uuid4().hex[:8]}")
+    (another engineer's ``make bench``) neither show up in nor disturb the leftover check. Its
+    cached backgrounds too: a cache from an earlier run must not spare this one the build."""
+    run = uuid.uuid4().hex[:8]
+    yield Context(load_settings(es={"url": es_url}), es, mode="tiny", workers=2, results_dir=tmp_path,
+                  scratch_prefix=f"bench-t{run}", cache_prefix=f"benchcache-t{run}")
+    if cached := list(es.indices.get(index=f"benchcache-t{run}-*", expand_wildcards="all")):
+        es.indices.delete(index=",".join(cached))
 
 
 @pytest.mark.parametrize("name", bench_main.BENCHMARKS)
@@ -44,6 +49,21 @@ def test_benchmark_runs_and_reports(name: str, ctx: Context, es: Elasticsearch) 
         assert ratio["value"] > 0 and isinstance(ratio["target"], float)
     json.dumps(result.to_json_dict())
     assert set(es.indices.get(index=own, expand_wildcards="all")) == before, "throwaway indices left"
+
+
+def test_growth_builds_its_background_once_and_restores_the_same_one(ctx: Context) -> None:
+    """The second run clones the first run's cached backgrounds instead of building them, and its
+    probes meet a registry of the same size: the level (earlier probes count as background) and
+    the warm-up batch."""
+    from bench import growth
+
+    first = growth.run(ctx)
+    second = growth.run(ctx)
+    assert first.metrics["background"] == ["built"] * 3
+    assert second.metrics["background"] == ["restored"] * 3
+    expected = [level + growth.PROBE_BATCH for level in growth.LEVELS["tiny"]]
+    assert first.metrics["registered_before_probe"] == expected
+    assert second.metrics["registered_before_probe"] == expected
 
 
 def test_main_writes_latest_json(
