@@ -32,7 +32,7 @@ from ingest import documents, pipeline, store
 from ingest.dedup import registry
 from ingest.dedup.decide import Decision, Thresholds, entry_for
 from ingest.dedup.queries import encode_weights
-from ingest.dedup.similarity import field_weights
+from ingest.dedup.similarity import story_weights
 from ingest.dev.paths import CorpusPaths
 
 LEVELS = {"full": (10_000, 100_000, 300_000), "quick": (1_000, 5_000, 20_000), "tiny": (10, 20, 40)}
@@ -47,8 +47,6 @@ ANCHOR = datetime(2026, 1, 5, 12, tzinfo=UTC)
 CACHE_INPUTS = ("bench/corpus.py", "bench/growth.py", "ingest/dedup/decide.py", "ingest/dedup/fingerprint.py",
                 "ingest/dedup/similarity.py", "ingest/documents.py", "ingest/arabic.py", "mappings")
 KINDS = (registry.KIND, "articles")
-TV_OPTIONS = {"fields": ["title", "body"], "term_statistics": True, "field_statistics": True,
-              "positions": False, "offsets": False, "payloads": False}  # as registry.term_vectors
 
 
 def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict, dict]]:
@@ -125,14 +123,11 @@ def _weights(ctx: Context, cfg: Any, index: str, regs: list[dict], part: int = 2
     (the node's analysis, document frequencies of the registry so far), from term vectors of
     artificial documents: the text is analysed once here and once when written."""
     out: dict[str, dict] = {}
-    prior = cfg.dedup.story_prior_docs
     for i in range(0, len(regs), part):
-        docs = [{"_index": index, "doc": {"title": r["title"], "body": r["body"]}, **TV_OPTIONS}
-                for r in regs[i : i + part]]
-        answers = ctx.es.mtermvectors(docs=docs)["docs"]
-        for r, answer in zip(regs[i : i + part], answers, strict=True):
-            tv = answer.get("term_vectors", {})
-            out[r["doc_id"]] = {f: field_weights(tv.get(f, {}), prior) for f in ("title", "body")}
+        batch = regs[i : i + part]
+        texts = [{"title": r["title"], "body": r["body"]} for r in batch]
+        for r, tv in zip(batch, registry.term_vectors_of(ctx.es, index, texts), strict=True):
+            out[r["doc_id"]] = story_weights(tv, cfg.dedup.story_prior_docs)
     return out
 
 
@@ -159,10 +154,9 @@ def _segments(ctx: Context, indices: list[str]) -> int:
     return int(stats["_all"]["total"]["segments"]["count"])
 
 
-def _cache_name(ctx: Context, cfg: Any, levels: tuple[int, ...], n_probe: int) -> str:
-    """The cache prefix of the background after ``levels`` (each level's probes are part of the
-    next one's background): ``<cache_prefix>-<code>-<levels>``, the first hash over the code and
-    data the background is made from and the dedup settings, the second over the levels."""
+def _code_hash(cfg: Any) -> str:
+    """A hash of what a background is made from: the code and data in ``CACHE_INPUTS``, the
+    fixtures' names and sizes, and the dedup settings."""
     root = Path(__file__).resolve().parent.parent
     code = hashlib.sha256(json.dumps(cfg.dedup.as_dict(), sort_keys=True).encode())
     for name in CACHE_INPUTS:
@@ -173,8 +167,14 @@ def _cache_name(ctx: Context, cfg: Any, levels: tuple[int, ...], n_probe: int) -
     for path in sorted(fixtures.rglob("*")):
         if path.is_file():
             code.update(f"{path.relative_to(fixtures)}:{path.stat().st_size}".encode())
+    return code.hexdigest()[:12]
+
+
+def _cache_name(ctx: Context, code: str, levels: tuple[int, ...], n_probe: int) -> str:
+    """The cache prefix of the background after ``levels`` (each level's probes are part of the
+    next one's background): ``<cache_prefix>-<code>-<levels>``."""
     these = hashlib.sha256(json.dumps([list(levels), n_probe]).encode())
-    return f"{ctx.cache_prefix}-{code.hexdigest()[:12]}-{these.hexdigest()[:8]}"
+    return f"{ctx.cache_prefix}-{code}-{these.hexdigest()[:8]}"
 
 
 def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: str) -> bool:
@@ -254,15 +254,16 @@ def run(ctx: Context) -> Result:
         "growth: dedup_and_index cost per article vs articles already indexed",
         ["already indexed", "probe articles", "ms/article", "node CPU ms", "worker CPU ms", "probe tiers"],
     )
-    costs, cpu, backgrounds, tiers_seen, registered = [], [], [], [], []
+    costs, cpu, backgrounds, registered = [], [], [], []
     with scratch(ctx) as cfg:
         have = 0
         # warm-up (untimed): the first level would otherwise pay for the node's and the
         # interpreter's first queries, and flatter the ratio
         warm = news_stream(CorpusPaths().fixtures_dir, PROBE_BATCH, seed=499, start=ANCHOR)
         pipeline.dedup_and_index(cfg, warm, es=ctx.es)
+        code = _code_hash(cfg)
         for i, level in enumerate(levels):
-            name = _cache_name(ctx, cfg, levels[: i + 1], n_probe)
+            name = _cache_name(ctx, code, levels[: i + 1], n_probe)
             how = "restored" if _restored_or_grown(ctx, cfg, have, level, name) else "built"
             backgrounds.append(how)
             print(f"growth: background of {level} {how} ({name})", flush=True)
@@ -274,7 +275,6 @@ def run(ctx: Context) -> Result:
             costs.append(cost)
             cpu.append(node_ms + own_ms)
             res.rows.append([level, n_probe, 1000 * cost, node_ms, own_ms, dict(sorted(tiers.items()))])
-            tiers_seen.append(dict(sorted(tiers.items())))
             print(f"growth: {level} indexed: {1000 * cost:.1f} ms/article, CPU node {node_ms:.1f} + worker "
                   f"{own_ms:.1f} ms/article", flush=True)
     per_10k = 1000 * slope(levels, costs) * 10_000
@@ -287,7 +287,6 @@ def run(ctx: Context) -> Result:
         "slope_ms_per_10k": per_10k,
         "cpu_ms_per_article": cpu,
         "background": backgrounds,  # built | restored (from the node's cache), per level
-        "probe_tiers": tiers_seen,
         "registered_before_probe": registered,
     }
     res.summary = (

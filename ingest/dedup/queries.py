@@ -24,7 +24,7 @@ from elasticsearch import ApiError, Elasticsearch
 
 from ingest.dedup import registry
 from ingest.dedup.registry import FETCH_DUP, FETCH_STORY, Entry, entry_from_hit, entry_of
-from ingest.dedup.similarity import FieldWeights, field_weights
+from ingest.dedup.similarity import FieldWeights, story_weights
 
 MIN_TITLE_WORDS = 3  # "أخبار" or "عاجل" alone is no evidence of a copy
 DUP_CANDIDATES = 100
@@ -230,10 +230,8 @@ class Queries:
         missing = [i for i in ids if i not in self._weights]
         if missing:
             vectors = registry.term_vectors(self.es, self.index, missing, ["title", "body"])
-            prior = self.cfg.story_prior_docs
             for i in missing:
-                tv = vectors.get(i, {})
-                self._weights[i] = {f: field_weights(tv.get(f, {}), prior) for f in ("title", "body")}
+                self._weights[i] = story_weights(vectors.get(i, {}), self.cfg.story_prior_docs)
         return {i: self._weights[i] for i in ids}
 
     # --- registry documents ---

@@ -241,6 +241,11 @@ def set_story(
     return int(done["_seq_no"])
 
 
+# What every term-vectors call asks: the analysed terms with their document frequencies.
+_TERM_VECTORS = {"term_statistics": True, "field_statistics": True, "positions": False, "offsets": False,
+                 "payloads": False}
+
+
 def term_vectors(
     es: Elasticsearch, index: str, ids: list[str], fields: list[str]
 ) -> dict[str, dict[str, Any]]:
@@ -248,14 +253,16 @@ def term_vectors(
     if not ids:
         return {}
     with store.translated("dedup registry: term vectors"):
-        docs = es.mtermvectors(
-            index=index,
-            ids=ids,
-            fields=fields,
-            term_statistics=True,
-            field_statistics=True,
-            positions=False,
-            offsets=False,
-            payloads=False,
-        )["docs"]
+        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **_TERM_VECTORS)["docs"]
     return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
+
+
+def term_vectors_of(es: Elasticsearch, index: str, texts: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """``term_vectors`` of documents not (yet) in the registry, one per ``{field: text}``: the
+    registry's analysis and document frequencies, as if each were registered alone."""
+    if not texts:
+        return []
+    fields = sorted({f for t in texts for f in t})
+    docs = [{"_index": index, "doc": t, "fields": fields, **_TERM_VECTORS} for t in texts]
+    with store.translated("dedup registry: term vectors"):
+        return [d.get("term_vectors", {}) for d in es.mtermvectors(docs=docs)["docs"]]
