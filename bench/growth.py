@@ -4,12 +4,12 @@
 
 To keep the run short the background is written with raw ``helpers.bulk`` (registry entries and
 article documents exactly as ``decide`` and ``dedup_and_index`` would write them, fingerprints
-computed in worker processes, term weights ``tw`` from the node's term vectors the way ``decide``
-computes them, each document written once, all untimed); then the merge policy is left to settle;
-only a fixed-size probe batch goes through the pipeline at each level. The background is a news
-stream (``bench.corpus.news_stream``: mostly distinct stories, a few percent copies) with event
-times inside every dedup window, so each probe's candidate searches run against the whole
-background: the costly case.
+computed in worker processes, term weights ``tw`` from the node's analysis and the registry's
+document frequencies the way ``decide`` computes them, each document written once, all untimed);
+then the merge policy is left to settle; only a fixed-size probe batch goes through the pipeline
+at each level. The background is a news stream (``bench.corpus.news_stream``: mostly distinct
+stories, a few percent copies) with event times inside every dedup window, so each probe's
+candidate searches run against the whole background: the costly case.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ingest.dedup.decide import Decision, Thresholds, entry_for
 from ingest.dedup.queries import encode_weights
 from ingest.dedup.similarity import story_weights
 from ingest.dev.paths import CorpusPaths
+from ingest.models import Article
 
 LEVELS = {"full": (10_000, 100_000, 300_000), "quick": (1_000, 5_000, 20_000), "tiny": (10, 20, 40)}
 PROBE = {"full": 200, "quick": 100, "tiny": 4}  # the median of its batches of PROBE_BATCH
@@ -88,10 +89,62 @@ def background_chunk(args: tuple[Path, int, int, Thresholds]) -> list[tuple[dict
     return out
 
 
-def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
+class DocFreq:
+    """The registry's document frequencies per field, counted here as the background is written.
+    The bench writes every document, so the counts are the node's, without a lookup: asking the
+    node for term statistics looks each term up in every segment, and that was half of the
+    build's time. ``weights`` reads them the way ``decide`` reads the node's (a term the registry
+    does not hold has no ``doc_freq``)."""
+
+    def __init__(self) -> None:
+        self.df: dict[str, Counter] = {f: Counter() for f in FIELDS}
+        self.docs: Counter = Counter()
+        self.stale = False  # the registry was replaced (restored from the cache): count it again
+
+    def weights(self, cfg: Any, tv: dict[str, Any]) -> dict:
+        """``story_weights`` of one document's term frequencies against the counts so far."""
+        vectors = {}
+        for f in FIELDS:
+            counts = self.df[f]
+            terms = (tv.get(f) or {}).get("terms", {})
+            vectors[f] = {
+                "field_statistics": {"doc_count": self.docs[f]},
+                "terms": {t: {"term_freq": s["term_freq"], **({"doc_freq": counts[t]} if t in counts else {})}
+                          for t, s in terms.items()},
+            }
+        return story_weights(vectors, cfg.dedup.story_prior_docs)
+
+    def add(self, tv: dict[str, Any]) -> None:
+        for f in FIELDS:
+            if terms := (tv.get(f) or {}).get("terms"):
+                self.docs[f] += 1
+                self.df[f].update(terms.keys())
+
+    def recount(self, ctx: Context, index: str) -> None:
+        """Count a whole registry this run did not write (restored from the cache)."""
+        self.__init__()
+        hits = helpers.scan(ctx.es, index=index, query={"query": {"match_all": {}}}, _source=False)
+        self.count_ids(ctx, index, [h["_id"] for h in hits])
+
+    def count_ids(self, ctx: Context, index: str, ids: list[str], part: int = 250) -> None:
+        """Count registered documents the pipeline wrote (the probes), by id."""
+        for i in range(0, len(ids), part):
+            answer = ctx.es.mtermvectors(index=index, ids=ids[i : i + part], fields=list(FIELDS), **_TF_ONLY)
+            for d in answer["docs"]:
+                self.add(d.get("term_vectors", {}))
+
+
+FIELDS = ("title", "body")
+_TF_ONLY = {"term_statistics": False, "field_statistics": False, "positions": False, "offsets": False,
+            "payloads": False}
+
+
+def grow(ctx: Context, cfg: Any, start: int, stop: int, df: DocFreq) -> None:
     """Add background articles ``start..stop`` with raw bulk (not timed), each written once with
     its term weights, as ``decide`` writes a decision (an update per article afterwards left a
-    registry of deleted documents no stream produces, and cost half the build)."""
+    registry of deleted documents no stream produces, and cost half the build). A chunk's weights
+    count the documents written before it, as a stream's registry would; nothing is refreshed in
+    between (nothing searches a background while it is written)."""
     sizes = [(s, min(CHUNK, stop - s)) for s in range(start, stop, CHUNK)]
     tasks = [
         (CorpusPaths().fixtures_dir, 1_000_000 + s, n, cfg.dedup) for s, n in sizes  # seed: no two alike
@@ -99,35 +152,29 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int) -> None:
     reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.es.index_prefix, "articles")
     with mp.get_context("spawn").Pool(ctx.workers) as pool:
         for chunk in pool.imap_unordered(background_chunk, tasks):
-            weights = _weights(ctx, cfg, reg_index, [reg for reg, _ in chunk])
-            actions = [
-                a
-                for reg, doc in chunk
-                for a in (
-                    {"_index": reg_index, "_id": reg["doc_id"],
-                     "_source": {**reg, "tw": encode_weights(weights[reg["doc_id"]])}},
-                    {
-                        "_index": art_index,
-                        "_id": doc["_id"],
-                        "_source": {k: v for k, v in doc.items() if k != "_id"},
-                    },
-                )
-            ]
+            tvs = _term_freqs(ctx, reg_index, [reg for reg, _ in chunk])
+            actions = []
+            for (reg, doc), tv in zip(chunk, tvs, strict=True):
+                tw = encode_weights(df.weights(cfg, tv))
+                actions.append({"_index": reg_index, "_id": reg["doc_id"], "_source": {**reg, "tw": tw}})
+                body = {k: v for k, v in doc.items() if k != "_id"}
+                actions.append({"_index": art_index, "_id": doc["_id"], "_source": body})
+            for tv in tvs:
+                df.add(tv)
             helpers.bulk(ctx.es, actions, chunk_size=500)
-            ctx.es.indices.refresh(index=reg_index)  # the next chunk's weights count this one
     _merges_settled(ctx, [reg_index, art_index])
 
 
-def _weights(ctx: Context, cfg: Any, index: str, regs: list[dict], part: int = 250) -> dict[str, dict]:
-    """Story term weights of registry documents not yet written, the way ``decide`` computes them
-    (the node's analysis, document frequencies of the registry so far), from term vectors of
-    artificial documents: the text is analysed once here and once when written."""
-    out: dict[str, dict] = {}
+def _term_freqs(ctx: Context, index: str, regs: list[dict], part: int = 250) -> list[dict[str, Any]]:
+    """Each document's analysed terms and frequencies (the node's analysis, as ``decide`` reads
+    them), from term vectors of artificial documents without term statistics."""
+    out: list[dict[str, Any]] = []
     for i in range(0, len(regs), part):
-        batch = regs[i : i + part]
-        texts = [{"title": r["title"], "body": r["body"]} for r in batch]
-        for r, tv in zip(batch, registry.term_vectors_of(ctx.es, index, texts), strict=True):
-            out[r["doc_id"]] = story_weights(tv, cfg.dedup.story_prior_docs)
+        docs = [
+            {"_index": index, "doc": {f: r[f] for f in FIELDS}, "fields": list(FIELDS), **_TF_ONLY}
+            for r in regs[i : i + part]
+        ]
+        out += [d.get("term_vectors", {}) for d in ctx.es.mtermvectors(docs=docs)["docs"]]
     return out
 
 
@@ -177,7 +224,7 @@ def _cache_name(ctx: Context, code: str, levels: tuple[int, ...], n_probe: int) 
     return f"{ctx.cache_prefix}-{code}-{these.hexdigest()[:8]}"
 
 
-def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: str) -> bool:
+def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: str, df: DocFreq) -> bool:
     """Make the scratch prefix's registry and articles hold the background of ``level``: cloned
     from the node's cache when an earlier run left it there (hard links: seconds instead of the
     build's minutes), else built with ``grow`` and then cached. True when restored."""
@@ -190,8 +237,11 @@ def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: st
             ctx.es.indices.clone(index=copies[k], target=live[k], wait_for_active_shards="all",
                                  settings={"index.blocks.write": None, **replicas},
                                  aliases={store.alias_name(cfg.es.index_prefix, k): {}})
+        df.stale = True
         return True
-    grow(ctx, cfg, have, level)
+    if df.stale:
+        df.recount(ctx, live[registry.KIND])
+    grow(ctx, cfg, have, level, df)
     _evict_stale_caches(ctx, cached)
     for k in KINDS:
         ctx.es.indices.delete(index=copies[k], ignore_unavailable=True)
@@ -226,12 +276,10 @@ def _node_cpu_ms(ctx: Context) -> float:
     return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
 
 
-def probe(ctx: Context, cfg: Any, level: int, n: int) -> tuple[float, Counter, float, float]:
+def probe(ctx: Context, cfg: Any, articles: list[Article]) -> tuple[float, Counter, float, float]:
     """Median seconds per article over the probe batches, the tiers they got, and node and
     worker CPU ms per article (CPU does not depend on what else the machine runs; wall time does)."""
-    articles = news_stream(
-        CorpusPaths().fixtures_dir, n, seed=500 + level, start=ANCHOR, spread_hours=1
-    )
+    n = len(articles)
     per_article, tiers = [], Counter()
     node0, own0 = _node_cpu_ms(ctx), time.process_time()
     for i in range(0, n, PROBE_BATCH):
@@ -261,16 +309,21 @@ def run(ctx: Context) -> Result:
         # interpreter's first queries, and flatter the ratio
         warm = news_stream(CorpusPaths().fixtures_dir, PROBE_BATCH, seed=499, start=ANCHOR)
         pipeline.dedup_and_index(cfg, warm, es=ctx.es)
+        df = DocFreq()
+        df.count_ids(ctx, registry.alias(cfg), [a.doc_id for a in warm])
         code = _code_hash(cfg)
         for i, level in enumerate(levels):
             name = _cache_name(ctx, code, levels[: i + 1], n_probe)
-            how = "restored" if _restored_or_grown(ctx, cfg, have, level, name) else "built"
+            how = "restored" if _restored_or_grown(ctx, cfg, have, level, name, df) else "built"
             backgrounds.append(how)
             print(f"growth: background of {level} {how} ({name})", flush=True)
             have = level
             registered.append(ctx.es.count(index=registry.alias(cfg))["count"])
+            articles = news_stream(CorpusPaths().fixtures_dir, n_probe, seed=500 + level, start=ANCHOR,
+                                   spread_hours=1)
             with profiled(ctx.profile and ctx.results_dir / f"growth-{level}.profile.txt"):
-                cost, tiers, node_ms, own_ms = probe(ctx, cfg, level, n_probe)
+                cost, tiers, node_ms, own_ms = probe(ctx, cfg, articles)
+            df.count_ids(ctx, registry.alias(cfg), [a.doc_id for a in articles])  # untimed
             have += n_probe
             costs.append(cost)
             cpu.append(node_ms + own_ms)

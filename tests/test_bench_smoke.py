@@ -66,6 +66,34 @@ def test_growth_builds_its_background_once_and_restores_the_same_one(ctx: Contex
     assert second.metrics["registered_before_probe"] == expected
 
 
+def test_growth_background_weights_are_the_nodes(ctx: Context) -> None:
+    """The background's term weights use document frequencies the bench counts as it writes; they
+    must be the ones the node's term statistics give ``decide``, and counting a restored registry
+    again must give the same counts."""
+    from bench import growth
+    from bench.common import scratch
+    from bench.corpus import news_stream
+    from ingest.dedup import registry
+    from ingest.dedup.similarity import story_weights
+
+    with scratch(ctx) as cfg:
+        index, df = registry.alias(cfg), growth.DocFreq()
+        growth.grow(ctx, cfg, 0, 40, df)
+        ctx.es.indices.refresh(index=index)
+        texts = [{"title": a.title, "body": a.body}
+                 for a in news_stream(CorpusPaths().fixtures_dir, 5, seed=7, start=growth.ANCHOR)]
+        vectors = registry.term_vectors_of(ctx.es, index, texts)
+        node = [story_weights(tv, cfg.dedup.story_prior_docs) for tv in vectors]
+        ours = [df.weights(cfg, tv) for tv in growth._term_freqs(ctx, index, texts)]
+        for theirs, mine in zip(node, ours, strict=True):
+            for field in ("title", "body"):
+                assert theirs[field].terms == pytest.approx(mine[field].terms)
+                assert theirs[field].terms
+        again = growth.DocFreq()
+        again.recount(ctx, index)
+        assert (again.docs, again.df) == (df.docs, df.df) and df.docs["body"] == 40
+
+
 def test_main_writes_latest_json(
     es_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
