@@ -10,12 +10,69 @@ the seed texts with realistic boilerplate).
 from __future__ import annotations
 
 import html
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from ingest.dev.evaluation.server import NOT_FOUND, LoopbackServer, Request, Route
+
+
+class NodeProxy:
+    """A TCP proxy on 127.0.0.1 in front of the Elasticsearch node at ``target``. Each chunk a
+    client sends goes through ``on_request``, which says what becomes of it: forwarded, cut (both
+    sockets closed: the node is unreachable for that request) or held (never answered). Clients
+    send one request at a time per connection, so a chunk starts with its request line."""
+
+    FORWARD, CUT, HOLD = "forward", "cut", "hold"
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def on_request(self, chunk: bytes) -> str:
+        return self.FORWARD
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        try:
+            while chunk := src.recv(65536):
+                action = self.on_request(chunk) if watch else self.FORWARD
+                if action == self.HOLD:
+                    return  # the client waits for an answer that never comes
+                if action == self.CUT:
+                    break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            sock.close()
+
 
 SITE = Path(__file__).parent / "fixtures" / "site"
 HTML = {"Content-Type": "text/html; charset=utf-8"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.models.asset import AssetEvent
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
+from servers import NodeProxy
 
 from ingest import store
 from ingest.airflow_support import NEW_ARTICLES_ASSET
@@ -48,61 +48,26 @@ COPY = "/wire/2022/09/armenia-shelling-decreases.html"              # copies /ra
 ORIGINAL_OF = {WIRE: "/sahil/armenia-soldiers-captured.html", COPY: "/rased/shelling-decreases.html"}
 
 
-class CuttingProxy:
-    """A TCP proxy in front of the node that can cut the first connection carrying a request whose
-    bytes contain a marker (before forwarding it): the node is unreachable for that request."""
+class CuttingProxy(NodeProxy):
+    """Cuts the first connection carrying a request whose bytes contain a marker (before
+    forwarding it): the node is unreachable for that request."""
 
     def __init__(self, target: str) -> None:
-        parts = urlsplit(target)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        super().__init__(target)
         self.marker: bytes | None = None
         self.cuts = 0
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
 
     def cut_next(self, marker: bytes) -> None:
         with self._lock:
             self.marker = marker
 
-    def close(self) -> None:
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
-        try:
-            while chunk := src.recv(65536):
-                if watch and self._should_cut(chunk):
-                    break
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        for sock in (src, dst):
-            sock.close()
-
-    def _should_cut(self, chunk: bytes) -> bool:
+    def on_request(self, chunk: bytes) -> str:
         with self._lock:
             if self.marker is None or self.marker not in chunk:
-                return False
+                return self.FORWARD
             self.marker, self.cuts = None, self.cuts + 1
-            return True
+            return self.CUT
 
 
 @pytest.fixture(scope="module")

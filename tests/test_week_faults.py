@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,11 +14,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from elasticsearch import Elasticsearch
+from servers import NodeProxy
 from week_support import DELAY, RUNNER, SLACK, T0, indexed, runner_env, sim_settings
 
 from ingest import pipeline, store
@@ -34,51 +33,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # ---- SIGKILL at several points of a pass -----------------------------------------------------
 
-class HoldingProxy:
-    """A TCP proxy in front of the node that holds (never forwards) the first request whose bytes
-    match ``pattern``, and says so: the moment to kill a worker in the middle of indexing."""
+class HoldingProxy(NodeProxy):
+    """Holds (never forwards) the first request whose bytes match ``pattern``, and says so: the
+    moment to kill a worker in the middle of indexing."""
 
     def __init__(self, target: str) -> None:
-        parts = urlsplit(target)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        super().__init__(target)
         self.pattern: re.Pattern[bytes] | None = None
         self.tripped = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                return
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
-        try:
-            while chunk := src.recv(65536):
-                if watch and self.pattern is not None and not self.tripped.is_set() \
-                        and self.pattern.search(chunk):
-                    self.tripped.set()
-                    return  # held: the worker waits for an answer until it is killed
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        for sock in (src, dst):
-            sock.close()
+    def on_request(self, chunk: bytes) -> str:
+        if self.pattern is not None and not self.tripped.is_set() and self.pattern.search(chunk):
+            self.tripped.set()
+            return self.HOLD
+        return self.FORWARD
 
 
 @pytest.fixture
 def proxy(es_url: str) -> Iterator[HoldingProxy]:
     holder = HoldingProxy(es_url)
     yield holder
-    holder.listener.close()
+    holder.close()
 
 
 

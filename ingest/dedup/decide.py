@@ -353,7 +353,7 @@ def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, 
                     _merge_stories(q, lo, [current], known)
                 break
             if (written := registry.set_story(q.es, q.index, hi, lo, got[1], got[2])) is not None:
-                q.moved[hi] = written
+                q.note_move(hi, lo, written)
                 break
 
 
@@ -506,6 +506,7 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     q.prefetch_dups(todo)
     q.prefetch_stories(todo)
     q.prefetch_weights(todo)
+    q.prefetch_founders()
     for pos, entry in enumerate(todo):
         known[entry.doc_id] = _decide_one(q, cfg, entry, known, first + pos)
         docs[entry.doc_id]["tw"] = encode_weights(q.weights([entry.doc_id])[entry.doc_id])
@@ -514,6 +515,8 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
         _recheck(q, cfg, todo, docs, known)
     if q.moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
+    q.forget()
+    q.get_many({d.story_id for d in known.values()} - known.keys())
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
 
@@ -539,6 +542,7 @@ def _recheck(
 ) -> None:
     """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
+    q.forget()
     q.prefetch_dups(todo)
     for entry in todo:
         before = known[entry.doc_id]
@@ -549,7 +553,9 @@ def _recheck(
     if changed:
         registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
     moved = []
+    q.forget()  # the copies' decisions just written
     q.prefetch_stories(todo)
+    q.prefetch_founders()
     for entry in todo:
         before = known[entry.doc_id]
         after = _recheck_story(q, cfg, entry, before, known)

@@ -16,6 +16,7 @@ import heapq
 import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,6 +129,11 @@ class Queries:
         self._stories: dict[str, list[Entry]] = {}
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
+        # Registry documents read by id during one pass (None: not registered). A founder is looked
+        # up for every candidate story, one realtime mget each: 2 to 3 round trips per article.
+        # This pass's own moves are applied here (``note_move``); other workers' writes since the
+        # batch registered make it re-check, and the re-check reads afresh (``forget``).
+        self._docs: dict[str, Entry | None] = {}
         self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
         self.moved: dict[str, int] = {}  # founders this call moved (set_story): id -> seq_no written
 
@@ -135,6 +141,7 @@ class Queries:
 
     def prefetch_dups(self, entries: Sequence[Entry]) -> None:
         bodies = [(dup_query(e, self.cfg), DUP_CANDIDATES, FETCH_DUP) for e in entries]
+        self._ranks |= {e.doc_id: e.rank for e in entries}
         self._dups = dict(zip((e.doc_id for e in entries), self._msearch(bodies), strict=True))
 
     def prefetch_stories(self, entries: Sequence[Entry]) -> None:
@@ -186,8 +193,9 @@ class Queries:
         return self._msearch([(query, self.cfg.story_candidates, FETCH_STORY)])[0]
 
     def _remember(self, hits: list[Entry]) -> list[Entry]:
-        """Candidates carrying their stored weights need no term-vectors call; pending ones are
-        noted (a race may be on)."""
+        """Candidates carrying their stored weights need no term-vectors call, and their ranks
+        no lookup; pending ones are noted (a race may be on)."""
+        self._ranks |= {h.doc_id: h.rank for h in hits}
         for h in hits:
             if h.tw and h.doc_id not in self._weights:
                 self._weights[h.doc_id] = decode_weights(h.tw)
@@ -237,9 +245,28 @@ class Queries:
     # --- registry documents ---
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Entry]:
-        docs = {i: entry_of(d) for i, d in registry.get_many(self.es, self.index, ids).items()}
-        self._ranks |= {i: d.rank for i, d in docs.items()}
-        return docs
+        ids = list(dict.fromkeys(ids))
+        if missing := [i for i in ids if i not in self._docs]:
+            docs = {i: entry_of(d) for i, d in registry.get_many(self.es, self.index, missing).items()}
+            self._ranks |= {i: d.rank for i, d in docs.items()}
+            self._docs |= {i: docs.get(i) for i in missing}
+        return {i: doc for i in ids if (doc := self._docs[i]) is not None}
+
+    def prefetch_founders(self) -> None:
+        """The documents the rules will look up by id in this pass, in one mget: the founder of
+        every candidate's story and the root of every duplicate candidate's group."""
+        hits = [h for found in (*self._dups.values(), *self._stories.values()) for h in found]
+        self.get_many(i for h in hits if h.decided for i in (h.story_id, h.duplicate_of) if i)
+
+    def note_move(self, founder: str, story_id: str, seq_no: int) -> None:
+        """This pass moved ``founder`` into ``story_id`` (``registry.set_story`` wrote ``seq_no``)."""
+        self.moved[founder] = seq_no
+        if (doc := self._docs.get(founder)) is not None:
+            self._docs[founder] = replace(doc, story_id=story_id)
+
+    def forget(self) -> None:
+        """Read documents afresh from now on (other workers' decisions count)."""
+        self._docs.clear()
 
     def rank(self, doc_id: str) -> tuple[str, str]:
         """(event time, id) of a registered article: fixed once registered, so cached."""
