@@ -19,7 +19,8 @@ import json
 import multiprocessing as mp
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int, df: DocFreq) -> None:
     ]
     reg_index, art_index = registry.alias(cfg), store.alias_name(cfg.es.index_prefix, "articles")
     with mp.get_context("spawn").Pool(ctx.workers) as pool:
-        for chunk in pool.imap_unordered(background_chunk, tasks):
+        for chunk in _in_order(pool, tasks, ahead=2 * ctx.workers):
             tvs = _term_freqs(ctx, reg_index, [reg for reg, _ in chunk])
             actions = []
             for (reg, doc), tv in zip(chunk, tvs, strict=True):
@@ -162,7 +163,21 @@ def grow(ctx: Context, cfg: Any, start: int, stop: int, df: DocFreq) -> None:
             for tv in tvs:
                 df.add(tv)
             helpers.bulk(ctx.es, actions, chunk_size=500)
+    ctx.es.indices.refresh(index=[reg_index, art_index])  # the probe searches all of it
     _merges_settled(ctx, [reg_index, art_index])
+
+
+def _in_order(pool: Any, tasks: list[tuple], ahead: int) -> Iterator[list[tuple[dict, dict]]]:
+    """The chunks in task order, at most ``ahead`` computed before they are written. The workers
+    make chunks faster than they are written: ``imap_unordered`` buffered them all (7 GB at half
+    a million) and wrote them in no fixed order, so the weights were not reproducible."""
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(background_chunk, (task,)))
+        if len(pending) > ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _term_freqs(ctx: Context, index: str, regs: list[dict], part: int = 250) -> list[dict[str, Any]]:
