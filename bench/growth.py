@@ -32,8 +32,8 @@ from bench.corpus import news_stream, news_stream_items
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
 from ingest.dedup.decide import Decision, Thresholds, entry_for
-from ingest.dedup.queries import encode_weights
-from ingest.dedup.similarity import story_weights
+from ingest.dedup.queries import FIELDS, encode_weights
+from ingest.dedup.similarity import FieldWeights, term_freqs, tfidf
 from ingest.dev.paths import CorpusPaths
 from ingest.models import Article
 
@@ -102,18 +102,11 @@ class DocFreq:
         self.docs: Counter = Counter()
         self.stale = False  # the registry was replaced (restored from the cache): count it again
 
-    def weights(self, cfg: Any, tv: dict[str, Any]) -> dict:
-        """``story_weights`` of one document's term frequencies against the counts so far."""
-        vectors = {}
-        for f in FIELDS:
-            counts = self.df[f]
-            terms = (tv.get(f) or {}).get("terms", {})
-            vectors[f] = {
-                "field_statistics": {"doc_count": self.docs[f]},
-                "terms": {t: {"term_freq": s["term_freq"], **({"doc_freq": counts[t]} if t in counts else {})}
-                          for t, s in terms.items()},
-            }
-        return story_weights(vectors, cfg.dedup.story_prior_docs)
+    def weights(self, cfg: Any, tv: dict[str, Any]) -> dict[str, FieldWeights]:
+        """An article's story weights from its term frequencies and the counts so far."""
+        prior = cfg.dedup.story_prior_docs
+        tf = {f: term_freqs(tv.get(f) or {}) for f in FIELDS}
+        return {f: FieldWeights(tfidf(tf[f], self.df[f], self.docs[f], prior)) for f in FIELDS}
 
     def add(self, tv: dict[str, Any]) -> None:
         for f in FIELDS:
@@ -135,7 +128,6 @@ class DocFreq:
                 self.add(d.get("term_vectors", {}))
 
 
-FIELDS = ("title", "body")
 _TF_ONLY = {"term_statistics": False, "field_statistics": False, "positions": False, "offsets": False,
             "payloads": False}
 

@@ -157,6 +157,10 @@ class DedupSettings(Group):
     # IDF is read as if the registry held at least this many documents (small-index robustness;
     # 1000 makes an empty registry score the labelled set within 0.01 of one with 1,700 real docs).
     story_prior_docs: int = 1000
+    # Document frequencies of terms in at least df_cache_min_df registered documents are kept
+    # this long by each worker process (ingest.dedup.queries.DocFreqCache); 0 asks every time.
+    df_cache_seconds: float = 300.0
+    df_cache_min_df: int = 100
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

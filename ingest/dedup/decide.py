@@ -306,6 +306,7 @@ def _story(
     whatever arrived first.
     """
     above = [(s, p) for s, p in _scored_peers(q, cfg, entry, known) if s >= cfg.story_threshold]
+    q.get_many(p.story_id for _, p in above if p.decided and p.story_id not in known)  # one round trip
     stories: dict[str, tuple[float, Peer] | None] = {}
     for s, p in above:
         if p.decided:
@@ -506,7 +507,6 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     q.prefetch_dups(todo)
     q.prefetch_stories(todo)
     q.prefetch_weights(todo)
-    q.prefetch_founders()
     for pos, entry in enumerate(todo):
         known[entry.doc_id] = _decide_one(q, cfg, entry, known, first + pos)
         docs[entry.doc_id]["tw"] = encode_weights(q.weights([entry.doc_id])[entry.doc_id])
@@ -542,7 +542,7 @@ def _recheck(
 ) -> None:
     """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
-    q.forget()
+    q.forget(keep=False)
     q.prefetch_dups(todo)
     for entry in todo:
         before = known[entry.doc_id]
@@ -553,9 +553,7 @@ def _recheck(
     if changed:
         registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
     moved = []
-    q.forget()  # the copies' decisions just written
     q.prefetch_stories(todo)
-    q.prefetch_founders()
     for entry in todo:
         before = known[entry.doc_id]
         after = _recheck_story(q, cfg, entry, before, known)

@@ -247,14 +247,37 @@ _TERM_VECTORS = {"term_statistics": True, "field_statistics": True, "positions":
 
 
 def term_vectors(
-    es: Elasticsearch, index: str, ids: list[str], fields: list[str]
+    es: Elasticsearch, index: str, ids: list[str], fields: list[str], *, term_statistics: bool = True
 ) -> dict[str, dict[str, Any]]:
-    """Analysed terms with term and document frequencies, per id and field (same analyzer as search)."""
+    """Analysed terms with term (and, unless told not to, document) frequencies, per id and field
+    (same analyzer as search); the fields' document counts always."""
     if not ids:
         return {}
+    options = {**_TERM_VECTORS, "term_statistics": term_statistics}
     with store.translated("dedup registry: term vectors"):
-        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **_TERM_VECTORS)["docs"]
+        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **options)["docs"]
     return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
+
+
+def doc_freqs(es: Elasticsearch, index: str, terms: Mapping[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Document frequencies of terms already analysed, per field (0: in no document): one
+    artificial document holding them, split on whitespace only."""
+    fields = sorted(f for f, ts in terms.items() if ts)
+    if not fields:
+        return {}
+    with store.translated("dedup registry: document frequencies"):
+        answer = es.termvectors(
+            index=index,
+            doc={f: " ".join(terms[f]) for f in fields},
+            fields=fields,
+            per_field_analyzer=dict.fromkeys(fields, "whitespace"),
+            **{**_TERM_VECTORS, "field_statistics": False},
+        )
+    vectors = answer.get("term_vectors", {})
+    return {
+        f: {t: int(st.get("doc_freq", 0)) for t, st in vectors.get(f, {}).get("terms", {}).items()}
+        for f in fields
+    }
 
 
 def term_vectors_of(es: Elasticsearch, index: str, texts: list[dict[str, str]]) -> list[dict[str, Any]]:

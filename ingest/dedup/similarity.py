@@ -22,15 +22,25 @@ TermVectors = Mapping[str, Any]  # one field of an Elasticsearch term-vectors an
 
 
 def weights(field: TermVectors, prior_docs: int = 0) -> dict[str, float]:
-    """Sublinear tf times smoothed idf, from one field's term vectors (N at least ``prior_docs``)."""
+    """``tfidf`` of one field's term vectors (with term and field statistics)."""
     terms = field.get("terms", {})
-    n_docs = max(int(field.get("field_statistics", {}).get("doc_count", 1)), prior_docs)
-    out = {}
-    for term, stats in terms.items():
-        tf = int(stats.get("term_freq", 1))
-        df = int(stats.get("doc_freq", 1))
-        out[term] = (1.0 + math.log(tf)) * (math.log((n_docs + 1) / (df + 1)) + 1.0)
-    return out
+    df = {t: int(st["doc_freq"]) for t, st in terms.items() if "doc_freq" in st}
+    return tfidf(term_freqs(field), df, doc_count(field), prior_docs)
+
+
+def term_freqs(field: TermVectors) -> dict[str, int]:
+    return {t: int(st.get("term_freq", 1)) for t, st in field.get("terms", {}).items()}
+
+
+def doc_count(field: TermVectors) -> int:
+    return int(field.get("field_statistics", {}).get("doc_count", 1))
+
+
+def tfidf(tf: Mapping[str, int], df: Mapping[str, int], n_docs: int, prior_docs: int = 0) -> dict[str, float]:
+    """Sublinear tf times smoothed idf (N at least ``prior_docs``). A term without a document
+    frequency counts as in one document (Elasticsearch omits a frequency of zero)."""
+    n = max(n_docs, prior_docs)
+    return {t: (1.0 + math.log(f)) * (math.log((n + 1) / (df.get(t, 1) + 1)) + 1.0) for t, f in tf.items()}
 
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
