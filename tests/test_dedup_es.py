@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
-from servers import NodeProxy
 
 from ingest import store
 from ingest.dedup import Decision, decide, registry
@@ -366,43 +364,6 @@ def test_merging_two_stories_costs_no_second_pass(
     before = _registry_searches(es, settings)
     decide(es, settings, [other])
     assert merging == _registry_searches(es, settings) - before
-
-
-class CountingProxy(NodeProxy):
-    """Counts the requests whose request line matches ``pattern``."""
-
-    def __init__(self, target: str, pattern: bytes) -> None:
-        super().__init__(target)
-        self.pattern = re.compile(pattern)
-        self.count = 0
-
-    def on_request(self, chunk: bytes) -> str:
-        self.count += len(self.pattern.findall(chunk))
-        return self.FORWARD
-
-
-def test_an_article_looks_its_similar_stories_up_in_one_round_trip(
-    settings: Settings, es: Elasticsearch, es_url: str, labelled: list
-) -> None:
-    """The first report of each labelled story founds it; a later batch of every other report
-    joins those stories. Where each similar story stands now (its founder may have moved) is read
-    for all of an article's similar stories at once, and never twice in a pass: it was one
-    realtime mget per candidate story, 45 for these 11 articles. A proxy in front of the node
-    counts the batch's mget requests."""
-    items = sorted(labelled, key=lambda x: (x.article.published_at, x.article.doc_id))
-    first: dict[str, Article] = {}
-    for x in items:
-        first.setdefault(x.story, x.article)
-    later = [x for x in items if x.article.doc_id not in {a.doc_id for a in first.values()}]
-    founded = dict(zip(first, decide(es, settings, list(first.values())), strict=True))
-    assert len({d.story_id for d in founded.values()}) == len(first)
-    proxy = CountingProxy(es_url, rb"(?:GET|POST) /[^ ]*_mget")
-    try:
-        decisions = decide(Elasticsearch(proxy.url, request_timeout=60), settings, [x.article for x in later])
-    finally:
-        proxy.close()
-    assert [d.story_id for d in decisions] == [founded[x.story].story_id for x in later]
-    assert len(later) >= 8 and proxy.count <= len(later) + 1  # one per article, one for the batch
 
 
 def test_weights_from_cached_document_frequencies_are_the_nodes(

@@ -306,7 +306,6 @@ def _story(
     whatever arrived first.
     """
     above = [(s, p) for s, p in _scored_peers(q, cfg, entry, known) if s >= cfg.story_threshold]
-    q.get_many(p.story_id for _, p in above if p.decided and p.story_id not in known)  # one round trip
     stories: dict[str, tuple[float, Peer] | None] = {}
     for s, p in above:
         if p.decided:
@@ -354,7 +353,7 @@ def _merge_stories(q: Queries, winner: str, others: list[str], known: dict[str, 
                     _merge_stories(q, lo, [current], known)
                 break
             if (written := registry.set_story(q.es, q.index, hi, lo, got[1], got[2])) is not None:
-                q.note_move(hi, lo, written)
+                q.moved[hi] = written
                 break
 
 
@@ -515,8 +514,6 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
         _recheck(q, cfg, todo, docs, known)
     if q.moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
-    q.forget()
-    q.get_many({d.story_id for d in known.values()} - known.keys())
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
 
@@ -542,7 +539,6 @@ def _recheck(
 ) -> None:
     """Decisions written and visible: every worker's, so the same rules settle races the same way."""
     changed = []
-    q.forget(keep=False)
     q.prefetch_dups(todo)
     for entry in todo:
         before = known[entry.doc_id]

@@ -17,7 +17,6 @@ import json
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,14 +181,6 @@ class Queries:
         self._stories: dict[str, list[Entry]] = {}
         self._weights: dict[str, dict[str, FieldWeights]] = {}
         self._ranks: dict[str, tuple[str, str]] = {}
-        # Registry documents read by id during one pass (None: not registered). The founder of
-        # every similar story was looked up alone, one realtime mget each: 2 to 3 round trips per
-        # article; now those of one article in one, and none twice. (Prefetching every
-        # candidate's founder for the batch read thousands of documents at a million.) This
-        # pass's own moves are applied here (``note_move``); other workers' writes since the batch
-        # registered make it re-check, and the re-check reads afresh (``forget``) every time.
-        self._docs: dict[str, Entry | None] = {}
-        self.keep = True
         self.saw_undecided: set[str] = set()  # candidates still pending (this batch's, or a race)
         self.moved: dict[str, int] = {}  # founders this call moved (set_story): id -> seq_no written
 
@@ -319,25 +310,9 @@ class Queries:
     # --- registry documents ---
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Entry]:
-        ids = list(dict.fromkeys(ids))
-        if missing := [i for i in ids if not self.keep or i not in self._docs]:
-            docs = {i: entry_of(d) for i, d in registry.get_many(self.es, self.index, missing).items()}
-            self._ranks |= {i: d.rank for i, d in docs.items()}
-            self._docs |= {i: docs.get(i) for i in missing}
-        return {i: doc for i in ids if (doc := self._docs[i]) is not None}
-
-    def note_move(self, founder: str, story_id: str, seq_no: int) -> None:
-        """This pass moved ``founder`` into ``story_id`` (``registry.set_story`` wrote ``seq_no``)."""
-        self.moved[founder] = seq_no
-        if (doc := self._docs.get(founder)) is not None:
-            self._docs[founder] = replace(doc, story_id=story_id)
-
-    def forget(self, *, keep: bool = True) -> None:
-        """Read documents afresh (other workers' decisions count), and keep them for the rest of
-        the pass unless ``keep`` is false: a re-check settles a race with other workers deciding
-        at the same time, so it reads each document when it needs it, as it always did."""
-        self._docs.clear()
-        self.keep = keep
+        docs = {i: entry_of(d) for i, d in registry.get_many(self.es, self.index, ids).items()}
+        self._ranks |= {i: d.rank for i, d in docs.items()}
+        return docs
 
     def rank(self, doc_id: str) -> tuple[str, str]:
         """(event time, id) of a registered article: fixed once registered, so cached."""
