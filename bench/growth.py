@@ -100,7 +100,14 @@ class DocFreq:
     def __init__(self) -> None:
         self.df: dict[str, Counter] = {f: Counter() for f in FIELDS}
         self.docs: Counter = Counter()
-        self.stale = False  # the registry was replaced (restored from the cache): count it again
+
+    @classmethod
+    def counted(cls, ctx: Context, index: str) -> DocFreq:
+        """The counts of a whole registry this run did not write (restored from the cache)."""
+        hits = helpers.scan(ctx.es, index=index, query={"query": {"match_all": {}}}, _source=False)
+        df = cls()
+        df.count_ids(ctx, index, [h["_id"] for h in hits])
+        return df
 
     def weights(self, cfg: Any, tv: dict[str, Any]) -> dict[str, FieldWeights]:
         """An article's story weights from its term frequencies and the counts so far."""
@@ -114,22 +121,11 @@ class DocFreq:
                 self.docs[f] += 1
                 self.df[f].update(terms.keys())
 
-    def recount(self, ctx: Context, index: str) -> None:
-        """Count a whole registry this run did not write (restored from the cache)."""
-        self.__init__()
-        hits = helpers.scan(ctx.es, index=index, query={"query": {"match_all": {}}}, _source=False)
-        self.count_ids(ctx, index, [h["_id"] for h in hits])
-
     def count_ids(self, ctx: Context, index: str, ids: list[str], part: int = 250) -> None:
         """Count registered documents the pipeline wrote (the probes), by id."""
         for i in range(0, len(ids), part):
-            answer = ctx.es.mtermvectors(index=index, ids=ids[i : i + part], fields=list(FIELDS), **_TF_ONLY)
-            for d in answer["docs"]:
-                self.add(d.get("term_vectors", {}))
-
-
-_TF_ONLY = {"term_statistics": False, "field_statistics": False, "positions": False, "offsets": False,
-            "payloads": False}
+            for tv in registry.term_vectors(ctx.es, index, ids[i : i + part], list(FIELDS)).values():
+                self.add(tv)
 
 
 def grow(ctx: Context, cfg: Any, start: int, stop: int, df: DocFreq) -> None:
@@ -174,14 +170,11 @@ def _in_order(pool: Any, tasks: list[tuple], ahead: int) -> Iterator[list[tuple[
 
 def _term_freqs(ctx: Context, index: str, regs: list[dict], part: int = 250) -> list[dict[str, Any]]:
     """Each document's analysed terms and frequencies (the node's analysis, as ``decide`` reads
-    them), from term vectors of artificial documents without term statistics."""
+    them), from term vectors of artificial documents."""
     out: list[dict[str, Any]] = []
     for i in range(0, len(regs), part):
-        docs = [
-            {"_index": index, "doc": {f: r[f] for f in FIELDS}, "fields": list(FIELDS), **_TF_ONLY}
-            for r in regs[i : i + part]
-        ]
-        out += [d.get("term_vectors", {}) for d in ctx.es.mtermvectors(docs=docs)["docs"]]
+        texts = [{f: r[f] for f in FIELDS} for r in regs[i : i + part]]
+        out += registry.term_vectors_of(ctx.es, index, texts)
     return out
 
 
@@ -231,10 +224,13 @@ def _cache_name(ctx: Context, code: str, levels: tuple[int, ...], n_probe: int) 
     return f"{ctx.cache_prefix}-{code}-{these.hexdigest()[:8]}"
 
 
-def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: str, df: DocFreq) -> bool:
+def _restored_or_grown(
+    ctx: Context, cfg: Any, have: int, level: int, cached: str, df: DocFreq | None
+) -> DocFreq | None:
     """Make the scratch prefix's registry and articles hold the background of ``level``: cloned
     from the node's cache when an earlier run left it there (hard links: seconds instead of the
-    build's minutes), else built with ``grow`` and then cached. True when restored."""
+    build's minutes), else built with ``grow`` and then cached. The registry's counts after a
+    build; None when restored (counted when something is built on it: ``DocFreq.counted``)."""
     live = {k: _concrete(ctx, store.alias_name(cfg.es.index_prefix, k)) for k in KINDS}
     copies = {k: f"{cached}-{k}" for k in KINDS}
     replicas = {"index.number_of_replicas": cfg.es.replicas}  # a clone has the default, not the source's
@@ -244,10 +240,8 @@ def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: st
             ctx.es.indices.clone(index=copies[k], target=live[k], wait_for_active_shards="all",
                                  settings={"index.blocks.write": None, **replicas},
                                  aliases={store.alias_name(cfg.es.index_prefix, k): {}})
-        df.stale = True
-        return True
-    if df.stale:
-        df.recount(ctx, live[registry.KIND])
+        return None
+    df = df or DocFreq.counted(ctx, live[registry.KIND])
     grow(ctx, cfg, have, level, df)
     _evict_stale_caches(ctx, cached)
     for k in KINDS:
@@ -259,7 +253,7 @@ def _restored_or_grown(ctx: Context, cfg: Any, have: int, level: int, cached: st
             )
         finally:
             ctx.es.indices.put_settings(index=live[k], settings={"index.blocks.write": None})
-    return False
+    return df
 
 
 def _concrete(ctx: Context, alias: str) -> str:
@@ -316,12 +310,13 @@ def run(ctx: Context) -> Result:
         # interpreter's first queries, and flatter the ratio
         warm = news_stream(CorpusPaths().fixtures_dir, PROBE_BATCH, seed=499, start=ANCHOR)
         pipeline.dedup_and_index(cfg, warm, es=ctx.es)
-        df = DocFreq()
+        df: DocFreq | None = DocFreq()
         df.count_ids(ctx, registry.alias(cfg), [a.doc_id for a in warm])
         code = _code_hash(cfg)
         for i, level in enumerate(levels):
             name = _cache_name(ctx, code, levels[: i + 1], n_probe)
-            how = "restored" if _restored_or_grown(ctx, cfg, have, level, name, df) else "built"
+            df = _restored_or_grown(ctx, cfg, have, level, name, df)
+            how = "restored" if df is None else "built"
             backgrounds.append(how)
             print(f"growth: background of {level} {how} ({name})", flush=True)
             have = level
@@ -330,7 +325,8 @@ def run(ctx: Context) -> Result:
                                    spread_hours=1)
             with profiled(ctx.profile and ctx.results_dir / f"growth-{level}.profile.txt"):
                 cost, tiers, node_ms, own_ms = probe(ctx, cfg, articles)
-            df.count_ids(ctx, registry.alias(cfg), [a.doc_id for a in articles])  # untimed
+            if df is not None:  # untimed; a restored registry is counted when built on
+                df.count_ids(ctx, registry.alias(cfg), [a.doc_id for a in articles])
             have += n_probe
             costs.append(cost)
             cpu.append(node_ms + own_ms)

@@ -74,7 +74,7 @@ def test_growth_background_weights_are_the_nodes(ctx: Context) -> None:
     from bench.common import scratch
     from bench.corpus import news_stream
     from ingest.dedup import registry
-    from ingest.dedup.similarity import story_weights
+    from ingest.dedup.similarity import weights
 
     with scratch(ctx) as cfg:
         index, df = registry.alias(cfg), growth.DocFreq()
@@ -82,15 +82,17 @@ def test_growth_background_weights_are_the_nodes(ctx: Context) -> None:
         ctx.es.indices.refresh(index=index)
         texts = [{"title": a.title, "body": a.body}
                  for a in news_stream(CorpusPaths().fixtures_dir, 5, seed=7, start=growth.ANCHOR)]
-        vectors = registry.term_vectors_of(ctx.es, index, texts)
-        node = [story_weights(tv, cfg.dedup.story_prior_docs) for tv in vectors]
+        stats = {"term_statistics": True, "field_statistics": True, "positions": False, "offsets": False}
+        answer = ctx.es.mtermvectors(docs=[{"_index": index, "doc": t, "fields": ["title", "body"], **stats}
+                                           for t in texts])  # the node's own statistics
+        node = [d["term_vectors"] for d in answer["docs"]]
         ours = [df.weights(cfg, tv) for tv in growth._term_freqs(ctx, index, texts)]
         for theirs, mine in zip(node, ours, strict=True):
             for field in ("title", "body"):
-                assert theirs[field].terms == pytest.approx(mine[field].terms)
-                assert theirs[field].terms
-        again = growth.DocFreq()
-        again.recount(ctx, index)
+                expected = weights(theirs[field], cfg.dedup.story_prior_docs)
+                assert expected == pytest.approx(mine[field].terms)
+                assert expected
+        again = growth.DocFreq.counted(ctx, index)
         assert (again.docs, again.df) == (df.docs, df.df) and df.docs["body"] == 40
 
 

@@ -35,6 +35,7 @@ DUP_CANDIDATES = 100
 # do at 100k registered articles, and ``ingest eval dedup`` is unchanged on the labelled set and
 # the ANS pairs (2 of SaudiNewsNet's 828 story links lost).
 STORY_QUERY_TERMS = 30
+FIELDS = ("title", "body")  # the fields story weights are computed over
 
 
 def iso(value: datetime) -> str:
@@ -117,10 +118,7 @@ def encode_weights(weights: Mapping[str, FieldWeights]) -> str:
 
 def decode_weights(tw: str) -> dict[str, FieldWeights]:
     data = json.loads(zlib.decompress(base64.b64decode(tw)))
-    return {f: FieldWeights(dict(data.get(f) or {})) for f in ("title", "body")}
-
-
-FIELDS = ("title", "body")
+    return {f: FieldWeights(dict(data.get(f) or {})) for f in FIELDS}
 
 
 class DocFreqCache:
@@ -142,8 +140,12 @@ class DocFreqCache:
         self.ttl, self.min_df, self.max_terms = ttl, min_df, max_terms
         self._df: dict[tuple[str, str, str], tuple[int, int, float]] = {}  # -> (df, docs, when)
 
-    def known(self, index: str, field: str, terms: Iterable[str], docs: int, now: float) -> dict[str, int]:
-        """The fresh ones of ``terms``, the registry's field holding ``docs`` documents now."""
+    def known(
+        self, index: str, field: str, terms: Iterable[str], docs: int, now: float | None = None
+    ) -> dict[str, int]:
+        """The fresh ones of ``terms``, the registry's field holding ``docs`` documents ``now``
+        (this process's monotonic clock unless given)."""
+        now = time.monotonic() if now is None else now
         out = {}
         for t in terms:
             got = self._df.get((index, field, t))
@@ -287,7 +289,7 @@ class Queries:
         missing = [i for i in ids if i not in self._weights]
         if not missing:
             return {i: self._weights[i] for i in ids}
-        vectors = registry.term_vectors(self.es, self.index, missing, list(FIELDS), term_statistics=False)
+        vectors = registry.term_vectors(self.es, self.index, missing, list(FIELDS))
         cache, now = df_cache(self.cfg), time.monotonic()
         df: dict[str, dict[str, int]] = {}
         ask: dict[str, list[str]] = {}
@@ -299,8 +301,9 @@ class Queries:
         for f, fresh in registry.doc_freqs(self.es, self.index, ask).items():
             cache.remember(self.index, f, fresh, docs[f], now)
             df[f] |= fresh
+        prior = self.cfg.story_prior_docs
         for i in missing:
-            v, prior = vectors.get(i, {}), self.cfg.story_prior_docs
+            v = vectors.get(i, {})
             self._weights[i] = {
                 f: FieldWeights(tfidf(term_freqs(v.get(f, {})), df[f], doc_count(v.get(f, {})), prior))
                 for f in FIELDS

@@ -241,21 +241,21 @@ def set_story(
     return int(done["_seq_no"])
 
 
-# What every term-vectors call asks: the analysed terms with their document frequencies.
-_TERM_VECTORS = {"term_statistics": True, "field_statistics": True, "positions": False, "offsets": False,
+# What a term-vectors call asks: the analysed terms with their frequencies and the fields'
+# document counts. Not the terms' document frequencies: each costs a lookup in every segment of
+# the registry (``doc_freqs`` asks for those of the terms no cache holds).
+_TERM_VECTORS = {"term_statistics": False, "field_statistics": True, "positions": False, "offsets": False,
                  "payloads": False}
 
 
 def term_vectors(
-    es: Elasticsearch, index: str, ids: list[str], fields: list[str], *, term_statistics: bool = True
+    es: Elasticsearch, index: str, ids: list[str], fields: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Analysed terms with term (and, unless told not to, document) frequencies, per id and field
-    (same analyzer as search); the fields' document counts always."""
+    """Analysed terms with their frequencies, per id and field (same analyzer as search)."""
     if not ids:
         return {}
-    options = {**_TERM_VECTORS, "term_statistics": term_statistics}
     with store.translated("dedup registry: term vectors"):
-        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **options)["docs"]
+        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **_TERM_VECTORS)["docs"]
     return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
 
 
@@ -271,7 +271,7 @@ def doc_freqs(es: Elasticsearch, index: str, terms: Mapping[str, list[str]]) -> 
             doc={f: " ".join(terms[f]) for f in fields},
             fields=fields,
             per_field_analyzer=dict.fromkeys(fields, "whitespace"),
-            **{**_TERM_VECTORS, "field_statistics": False},
+            **{**_TERM_VECTORS, "term_statistics": True, "field_statistics": False},
         )
     vectors = answer.get("term_vectors", {})
     return {
@@ -282,7 +282,7 @@ def doc_freqs(es: Elasticsearch, index: str, terms: Mapping[str, list[str]]) -> 
 
 def term_vectors_of(es: Elasticsearch, index: str, texts: list[dict[str, str]]) -> list[dict[str, Any]]:
     """``term_vectors`` of documents not (yet) in the registry, one per ``{field: text}``: the
-    registry's analysis and document frequencies, as if each were registered alone."""
+    registry's analysis, as if each were registered."""
     if not texts:
         return []
     fields = sorted({f for t in texts for f in t})

@@ -74,15 +74,6 @@ class FieldWeights:
         self.norm = math.sqrt(sum(w * w for w in terms.values()))
 
 
-def field_weights(field: TermVectors, prior_docs: int = 0) -> FieldWeights:
-    return FieldWeights(weights(field, prior_docs))
-
-
-def story_weights(vectors: Mapping[str, TermVectors], prior_docs: int = 0) -> dict[str, FieldWeights]:
-    """An article's story weights (title and body) from its term vectors."""
-    return {f: field_weights(vectors.get(f, {}), prior_docs) for f in ("title", "body")}
-
-
 def weighted_cosine(a: FieldWeights, b: FieldWeights) -> float:
     """``cosine`` over precomputed weights and norms (the same value, without recomputing them)."""
     if not a.terms or not b.terms or not a.norm or not b.norm:
