@@ -249,13 +249,15 @@ _TERM_VECTORS = {"term_statistics": False, "field_statistics": True, "positions"
 
 
 def term_vectors(
-    es: Elasticsearch, index: str, ids: list[str], fields: list[str]
+    es: Elasticsearch, index: str, ids: list[str], fields: list[str], *, term_statistics: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Analysed terms with their frequencies, per id and field (same analyzer as search)."""
+    """Analysed terms with their frequencies (and document frequencies when asked: the
+    evaluation scores pairs with them), per id and field (same analyzer as search)."""
     if not ids:
         return {}
+    options = {**_TERM_VECTORS, "term_statistics": term_statistics}
     with store.translated("dedup registry: term vectors"):
-        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **_TERM_VECTORS)["docs"]
+        docs = es.mtermvectors(index=index, ids=ids, fields=fields, **options)["docs"]
     return {d["_id"]: d.get("term_vectors", {}) for d in docs if d.get("found")}
 
 

@@ -503,7 +503,9 @@ def headline_scores(es: Elasticsearch, settings: Settings, pairs: Sequence[Headl
         ids = [a.doc_id for a in articles.values()]
         vectors: dict[str, Any] = {}
         for i in range(0, len(ids), 500):
-            vectors |= registry.term_vectors(es, index, ids[i : i + 500], ["title", "body"])
+            vectors |= registry.term_vectors(
+                es, index, ids[i : i + 500], ["title", "body"], term_statistics=True
+            )
     finally:
         store.drop_prefix(es, cfg.es.index_prefix)
     tv = {t: vectors.get(a.doc_id, {}) for t, a in articles.items()}
