@@ -77,19 +77,20 @@ def final_decisions(es: Elasticsearch, settings: Settings, doc_ids: list[str]) -
     docs = registry.get_many(es, index, doc_ids)
     out = {i: decision_from_registry(d) for i, d in docs.items() if d.get("state") == "decided"}
 
-    def founder_story(story_id: str) -> str | None:
-        doc = docs.get(story_id)
-        if doc is None:
-            doc = docs[story_id] = registry.get_many(es, index, [story_id]).get(story_id) or {}
+    def lookup(doc_id: str) -> dict[str, Any]:
+        if doc_id not in docs:
+            docs[doc_id] = registry.get_many(es, index, [doc_id]).get(doc_id) or {}
+        return docs[doc_id]
+
+    def pointer(doc_id: str) -> str | None:
+        doc = lookup(doc_id)
         return doc["decision"]["story_id"] if doc.get("state") == "decided" else None
 
+    def rank(doc_id: str) -> tuple[str, str]:
+        return (lookup(doc_id).get("event_at", "~"), doc_id)
+
     def resolve(story_id: str) -> str:
-        for _ in range(16):  # founders only move to earlier stories: a few hops at most
-            nxt = founder_story(story_id)
-            if not nxt or nxt == story_id:
-                break
-            story_id = nxt
-        return story_id
+        return registry.founder(story_id, pointer, rank)
 
     return {i: replace(d, story_id=resolve(d.story_id)) for i, d in out.items()}
 

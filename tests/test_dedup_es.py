@@ -193,6 +193,67 @@ def test_two_founders_that_missed_each_other_settle_on_the_earlier_story(
     assert moved.story_id == s000.doc_id and moved.tier == "story" and moved.matched_id == s000.doc_id
 
 
+def test_a_recheck_never_undoes_another_workers_story_move(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """The race, replayed: worker 1 wrote s003 as a founder; worker 2 then moved it into s000's
+    earlier story (``set_story``) and recorded another outlet carrying it (``add_source``); worker
+    1's re-check writes s003's decision whole from what it decided before. It must keep both
+    changes (a blind rewrite put s003 back on its own story: the labelled story split in two)."""
+    from ingest.dedup.decide import _Pass, _stored, _write_decisions, entry_for
+    from ingest.dedup.queries import Queries
+
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    s000, s003 = by_name["s000"], by_name["s003"]
+    cfg, index, now = settings.dedup, registry.alias(settings), datetime.now(UTC)
+    [d003] = decide(es, settings, [s003])
+    assert d003.story_id == s003.doc_id
+    _, seq_no, term = registry.get_versioned(es, index, s003.doc_id)  # worker 1's write
+    e000 = entry_for(s000, cfg, now)
+    registry.write(es, index, [_stored(e000, replace(d003, doc_id=s000.doc_id, story_id=s000.doc_id))])
+    _, seq2, term2 = registry.get_versioned(es, index, s003.doc_id)
+    assert registry.set_story(es, index, s003.doc_id, s000.doc_id, seq2, term2) is not None
+    registry.add_source(es, index, s003.doc_id, "other-outlet")
+
+    batch = _Pass({s003.doc_id: entry_for(s003, cfg, now)}, {s003.doc_id: replace(d003, reason="re-checked")})
+    batch.written[s003.doc_id] = ((seq_no, term), s003.doc_id)
+    _write_decisions(Queries(es, index, cfg), [s003.doc_id], batch)
+
+    stored = registry.get_many(es, index, [s003.doc_id])[s003.doc_id]
+    assert stored["decision"]["story_id"] == s000.doc_id
+    assert stored["decision"]["reason"] == "re-checked"  # the re-check's decision was written
+    assert set(stored["sources"]) == {s003.source_id, "other-outlet"}
+    assert batch.known[s003.doc_id].story_id == s000.doc_id
+
+
+def test_founders_that_joined_each_other_are_one_story_for_every_reader(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """Two workers' re-checks crossed: s000 joined s003's story while s003 moved into s000's
+    (pending, earlier) one. Each member, however it names its story, is in one story, named after
+    the earlier founder; and a copy decided later joins that same story."""
+    from ingest import stories
+    from ingest.dedup.decide import _stored, entry_for
+
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    s000, s003, s004 = by_name["s000"], by_name["s003"], by_name["s004"]
+    cfg, index, now = settings.dedup, registry.alias(settings), datetime.now(UTC)
+    [d003] = decide(es, settings, [s003])
+    [d004] = decide(es, settings, [s004])
+    assert d004.story_id == s003.doc_id  # it joined the story as it stood
+    crossed = {s000: s003, s003: s000}  # each names the other's story
+    registry.write(es, index, [
+        _stored(entry_for(a, cfg, now), replace(d003, doc_id=a.doc_id, tier="story", story_id=b.doc_id))
+        for a, b in crossed.items()
+    ])
+    ids = [a.doc_id for a in (s000, s003, s004)]
+    final = stories.final_decisions(es, settings, ids)
+    assert {d.story_id for d in final.values()} == {s000.doc_id}  # s000 (09:00) before s003 (next day)
+    copy = next(x.article for x in labelled if x.article.url.endswith("/v004_marks"))
+    [dc] = decide(es, settings, [copy])
+    assert dc.story_id == s000.doc_id
+
+
 @pytest.mark.parametrize("split", [0, 1, 2])
 def test_two_workers_different_articles_of_one_new_story_agree_on_one_story(
     settings: Settings, es: Elasticsearch, labelled: list, split: int

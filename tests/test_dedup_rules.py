@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest.dedup import queries
+from ingest.dedup import queries, registry
 from ingest.dedup.decide import entry_for
 from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import FieldWeights, cosine, weighted_cosine, weighted_story_score
@@ -77,3 +77,19 @@ def test_news_stream_is_mostly_new_stories_with_a_few_copies() -> None:
     exact_copies = sum(n - 1 for n in bodies.values())
     assert 0 < exact_copies <= 0.03 * 400  # exact copies: a few percent (mix says 1%)
     assert news_stream(CorpusPaths().fixtures_dir, 50, seed=3, start=AT)[10] == stream[10]
+
+
+def test_a_story_is_where_its_founders_lead_and_a_cycle_is_one_story() -> None:
+    """Founders point at the story they joined; the chain ends at a founder naming itself, or at
+    an undecided one. Two founders naming each other (crossed re-checks) are one story, named by
+    the earlier of them whichever member a reader starts from."""
+    pointers = {"a": "a", "b": "a", "c": "b", "x": "y", "y": "x", "z": "x", "p": None}
+    ranks = {"a": "09:00", "b": "10:00", "c": "11:00", "x": "14:00", "y": "12:00", "z": "08:00"}
+
+    def founder(story_id: str) -> str:
+        return registry.founder(story_id, pointers.get, lambda i: (ranks.get(i, "~"), i))
+
+    assert founder("c") == founder("b") == founder("a") == "a"
+    assert founder("x") == founder("y") == founder("z") == "y"  # z is earlier, but not in the cycle
+    assert founder("p") == "p"  # undecided: its own story until it is decided
+    assert founder("q") == "q"  # not registered

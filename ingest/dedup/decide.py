@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from ingest.dedup import registry
 from ingest.dedup.queries import MIN_TITLE_WORDS, Queries, encode_weights, iso
 from ingest.dedup.registry import Entry, entry_of
 from ingest.dedup.similarity import weighted_story_score
+from ingest.errors import StoreError
 from ingest.models import Article
 from ingest.settings import DedupSettings, Settings
 
@@ -369,19 +370,15 @@ def _earliest_founded(q: Queries, entry: Entry, stories: Mapping[str, object]) -
 
 def _founder_story(q: Queries, story_id: str, known: Mapping[str, Decision]) -> str:
     """Where the founder of ``story_id`` is now: a founder that joined an earlier story takes its
-    followers along (a few hops at most; founders only ever move to earlier stories)."""
-    for _ in range(4):
-        d = known.get(story_id)
-        current = d.story_id if d is not None else None
-        if current is None:
-            doc = q.get_many([story_id]).get(story_id)
-            if doc is None or not doc.decided:
-                return story_id
-            current = doc.story_id
-        if current == story_id:
-            return story_id
-        story_id = current
-    return story_id
+    followers along (``registry.founder``)."""
+
+    def pointer(doc_id: str) -> str | None:
+        if (d := known.get(doc_id)) is not None:
+            return d.story_id
+        doc = q.get_many([doc_id]).get(doc_id)
+        return doc.story_id if doc is not None and doc.decided else None
+
+    return registry.founder(story_id, pointer, q.rank)
 
 
 def _recheck_story(
@@ -509,12 +506,23 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
     for pos, entry in enumerate(todo):
         known[entry.doc_id] = _decide_one(q, cfg, entry, known, first + pos)
         docs[entry.doc_id]["tw"] = encode_weights(q.weights([entry.doc_id])[entry.doc_id])
-    registry.write(es, index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in todo])
+    batch = _Pass(docs, known)
+    _write_decisions(q, [e.doc_id for e in todo], batch)
     if _raced(q, todo, known, min(seq_nos, default=-1)):
-        _recheck(q, cfg, todo, docs, known)
+        _recheck(q, cfg, todo, batch)
     if q.moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
+
+
+@dataclass
+class _Pass:
+    """What one ``decide`` call holds: the registration documents, the decisions so far, and for
+    each decision written, the version written and the story it named then."""
+
+    docs: dict[str, dict[str, Any]]
+    known: dict[str, Decision]
+    written: dict[str, tuple[registry.Version, str]] = field(default_factory=dict)
 
 
 def _raced(q: Queries, todo: list[Entry], known: Mapping[str, Decision], seq_no: int) -> bool:
@@ -530,14 +538,9 @@ def _raced(q: Queries, todo: list[Entry], known: Mapping[str, Decision], seq_no:
     return q.written_after(seq_no, ours | known.keys())
 
 
-def _recheck(
-    q: Queries,
-    cfg: Thresholds,
-    todo: list[Entry],
-    docs: Mapping[str, dict[str, Any]],
-    known: dict[str, Decision],
-) -> None:
+def _recheck(q: Queries, cfg: Thresholds, todo: list[Entry], batch: _Pass) -> None:
     """Decisions written and visible: every worker's, so the same rules settle races the same way."""
+    known = batch.known
     changed = []
     q.prefetch_dups(todo)
     for entry in todo:
@@ -546,8 +549,7 @@ def _recheck(
         if after.duplicate_of != before.duplicate_of:
             known[entry.doc_id] = after
             changed.append(entry)
-    if changed:
-        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in changed])
+    _write_decisions(q, [e.doc_id for e in changed], batch)
     moved = []
     q.prefetch_stories(todo)
     for entry in todo:
@@ -556,8 +558,49 @@ def _recheck(
         if after.story_id != before.story_id:
             known[entry.doc_id] = after
             moved.append(entry)
-    if moved:
-        registry.write(q.es, q.index, [_stored(docs[e.doc_id], known[e.doc_id]) for e in moved])
+    _write_decisions(q, [e.doc_id for e in moved], batch)
+
+
+def _write_decisions(q: Queries, ids: list[str], batch: _Pass) -> None:
+    """Write decisions whole, each over this batch's own last write of it (``batch.written``).
+
+    Once written, an entry can change under this batch: another worker moves a founder into an
+    earlier story (``set_story``) or adds an outlet (``add_source``). A blind rewrite by the
+    re-check undid such moves, splitting a story in two. A stale write re-reads the entry, keeps
+    its outlets and the story it was moved to (linking the story this batch chose to it: founders
+    only move to earlier stories), and writes again.
+    """
+    pending = ids
+    for _ in range(5):
+        if not pending:
+            return
+        over = {i: batch.written[i][0] for i in pending if i in batch.written}
+        entries = [_stored(batch.docs[i], batch.known[i]) for i in pending]
+        done, pending = registry.write(q.es, q.index, entries, over)
+        batch.written |= {i: (v, batch.known[i].story_id) for i, v in done.items()}
+        for doc_id in pending:
+            _adopt(q, doc_id, batch)
+    if pending:
+        raise StoreError(
+            f"dedup registry: {', '.join(pending)} kept changing; gave up writing their decisions",
+            reason="es_conflict",
+        )
+
+
+def _adopt(q: Queries, doc_id: str, batch: _Pass) -> None:
+    """Take what another worker changed in ``doc_id`` since this batch wrote it."""
+    docs, known, written = batch.docs, batch.known, batch.written
+    got = registry.get_versioned(q.es, q.index, doc_id)
+    if got is None:
+        raise StoreError(f"dedup registry: {doc_id} vanished while being decided")
+    doc, seq_no, term = got
+    theirs, mine = doc["decision"]["story_id"], known[doc_id].story_id
+    docs[doc_id]["sources"] = list(doc.get("sources") or ())
+    story = theirs if theirs != written[doc_id][1] else mine
+    known[doc_id] = replace(known[doc_id], story_id=story, sources=tuple(docs[doc_id]["sources"]))
+    written[doc_id] = ((seq_no, term), theirs)
+    if story != mine and mine != doc_id:
+        _merge_stories(q, theirs, [mine], known)
 
 
 def _resolved(q: Queries, d: Decision, known: Mapping[str, Decision]) -> Decision:

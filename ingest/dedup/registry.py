@@ -9,7 +9,7 @@ them, or changed with optimistic concurrency (``if_seq_no``/``if_primary_term``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,25 @@ def entry_from_hit(hit: Mapping[str, Any]) -> Entry:
     return ENTRY.validate_python(values)
 
 
+def founder(
+    story_id: str, pointer: Callable[[str], str | None], rank: Callable[[str], tuple[str, str]]
+) -> str:
+    """Where a story is now: follow its founder to the story it joined (``pointer``: the story id an
+    article's decision names, None while undecided) until a founder names itself.
+
+    Two founders can name each other: two workers' re-checks crossed, each moving its founder into
+    the other's story while the other was still pending. That cycle is one story, named by its
+    earliest member (``rank``), so every reader puts all its members in the same story."""
+    seen: list[str] = []
+    while story_id not in seen:
+        seen.append(story_id)
+        nxt = pointer(story_id)
+        if nxt is None or nxt == story_id:
+            return story_id
+        story_id = nxt
+    return min(seen[seen.index(story_id) :], key=lambda i: (rank(i), i))
+
+
 def alias(settings: Settings) -> str:
     return store.alias_name(settings.es.index_prefix, KIND)
 
@@ -164,14 +183,39 @@ def search(
     return [{**h["_source"], "_score": h["_score"] or 0.0} for h in hits]
 
 
-def write(es: Elasticsearch, index: str, entries: list[dict[str, Any]]) -> None:
-    """Overwrite the given (own) entries whole and make them visible to the next search."""
-    actions = ({"_op_type": "index", "_index": index, "_id": e["doc_id"], "_source": e} for e in entries)
+Version = tuple[int, int]  # (seq_no, primary_term) of a write, for optimistic concurrency
+
+
+def write(
+    es: Elasticsearch, index: str, entries: list[dict[str, Any]], over: Mapping[str, Version] | None = None
+) -> tuple[dict[str, Version], list[str]]:
+    """Overwrite the given (own) entries whole and make them visible to the next search.
+
+    Returns the version each write made, and the ids left unwritten because their version in
+    ``over`` was no longer current: another worker changed them in between (``set_story``,
+    ``add_source``), and a whole-document write would undo that."""
+
+    def action(e: dict[str, Any]) -> dict[str, Any]:
+        a = {"_op_type": "index", "_index": index, "_id": e["doc_id"], "_source": e}
+        if over is not None and (v := over.get(e["doc_id"])) is not None:
+            a |= {"if_seq_no": v[0], "if_primary_term": v[1]}
+        return a
+
+    written: dict[str, Version] = {}
+    stale: list[str] = []
     with store.translated("dedup registry: write decisions"):
-        for ok, item in helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=True):
-            if not ok:
+        for ok, item in helpers.streaming_bulk(
+            es, map(action, entries), raise_on_error=False, raise_on_exception=True
+        ):
+            outcome = item["index"]
+            if ok:
+                written[str(outcome["_id"])] = (int(outcome["_seq_no"]), int(outcome["_primary_term"]))
+            elif outcome.get("status") == 409 and over is not None:
+                stale.append(str(outcome["_id"]))
+            else:
                 raise StoreError(f"dedup registry: writing a decision failed: {item}")
         es.indices.refresh(index=index)
+    return written, stale
 
 
 def add_source(es: Elasticsearch, index: str, doc_id: str, source_id: str, *, attempts: int = 5) -> list[str]:
