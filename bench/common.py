@@ -58,6 +58,16 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+def node_cpu_ms(ctx: Context) -> float:
+    """CPU the Elasticsearch node(s) used so far, ms (other clients of a shared node included).
+
+    The node refreshes its process stats once a second (monitor.process), so this waits that long
+    first (call it outside the timed part), else a short run reads the same value twice."""
+    time.sleep(1.1)
+    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
+
+
 @contextlib.contextmanager
 def scratch(ctx: Context, **overrides: object) -> Iterator[Settings]:
     """Settings with a fresh ``<scratch_prefix>-*`` index prefix, templates applied; indices deleted after."""

@@ -15,7 +15,17 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
-from bench.common import Context, Result, Stopwatch, percentile, profiled, run_workers, scratch, split
+from bench.common import (
+    Context,
+    Result,
+    Stopwatch,
+    node_cpu_ms,
+    percentile,
+    profiled,
+    run_workers,
+    scratch,
+    split,
+)
 from ingest import dedup
 from ingest.dedup import fingerprint as fp
 from ingest.dev.evaluation import dedup as ev
@@ -42,12 +52,6 @@ def es_single(ctx: Context, articles: list[Article]) -> tuple[float, list[float]
                 latencies.append(sw.seconds)
                 out[d.doc_id] = d
     return total.seconds, latencies, out
-
-
-def node_cpu_ms(ctx: Context) -> float:
-    """CPU the node used so far (ms); a node of its own makes the difference this run's."""
-    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
-    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
 
 
 def es_batched(ctx: Context, articles: list[Article]) -> tuple[float, dict[str, Any], float, float]:

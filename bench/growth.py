@@ -27,7 +27,17 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench.common import Context, Result, Stopwatch, percentile, profiled, scratch, slope, verdict
+from bench.common import (
+    Context,
+    Result,
+    Stopwatch,
+    node_cpu_ms,
+    percentile,
+    profiled,
+    scratch,
+    slope,
+    verdict,
+)
 from bench.corpus import news_stream, news_stream_items
 from ingest import documents, pipeline, store
 from ingest.dedup import registry
@@ -47,7 +57,8 @@ TARGET = 0.8
 ANCHOR = datetime(2026, 1, 5, 12, tzinfo=UTC)
 # What the background's content depends on: a change to any of these builds it again.
 CACHE_INPUTS = ("bench/corpus.py", "bench/growth.py", "ingest/dedup/decide.py", "ingest/dedup/fingerprint.py",
-                "ingest/dedup/similarity.py", "ingest/documents.py", "ingest/arabic.py", "mappings")
+                "ingest/dedup/queries.py", "ingest/dedup/similarity.py", "ingest/documents.py",
+                "ingest/arabic.py", "mappings")
 KINDS = (registry.KIND, "articles")
 
 
@@ -269,27 +280,19 @@ def _evict_stale_caches(ctx: Context, current: str) -> None:
             ctx.es.indices.delete(index=name)
 
 
-def _node_cpu_ms(ctx: Context) -> float:
-    """The node's CPU so far; it refreshes its process stats once a second (monitor.process), so
-    read after that much has passed (untimed), else a short probe reads the same value twice."""
-    time.sleep(1.1)
-    nodes = ctx.es.nodes.stats(metric="process")["nodes"].values()
-    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes))
-
-
 def probe(ctx: Context, cfg: Any, articles: list[Article]) -> tuple[float, Counter, float, float]:
     """Median seconds per article over the probe batches, the tiers they got, and node and
     worker CPU ms per article (CPU does not depend on what else the machine runs; wall time does)."""
     n = len(articles)
     per_article, tiers = [], Counter()
-    node0, own0 = _node_cpu_ms(ctx), time.process_time()
+    node0, own0 = node_cpu_ms(ctx), time.process_time()
     for i in range(0, n, PROBE_BATCH):
         batch = articles[i : i + PROBE_BATCH]
         with Stopwatch() as sw:
             result = pipeline.dedup_and_index(cfg, batch, es=ctx.es)
         per_article.append(sw.seconds / len(batch))
         assert len(result.indexed) == len(batch), result.failed
-    node_ms, own_ms = (_node_cpu_ms(ctx) - node0) / n, 1000 * (time.process_time() - own0) / n
+    node_ms, own_ms = (node_cpu_ms(ctx) - node0) / n, 1000 * (time.process_time() - own0) / n
     docs = ctx.es.mget(index=registry.alias(cfg), ids=[a.doc_id for a in articles], source=["decision.tier"])
     tiers.update(d["_source"]["decision"]["tier"] for d in docs["docs"] if d.get("found"))
     return percentile(per_article, 50), tiers, node_ms, own_ms
