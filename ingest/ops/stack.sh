@@ -8,6 +8,7 @@
 #   ingest/ops/stack.sh env                     the exports for using the airflow CLI by hand
 #   ingest/ops/stack.sh es-sync                 re-register news_es if the node's URL changed
 #   ingest/ops/stack.sh port-check NAME VAR PORT  exit 1 naming VAR if 127.0.0.1:PORT is taken
+#   ingest/ops/stack.sh admin-password          make the UI admin's password file (mode 600) if absent
 # Everything listens on ${BIND_HOST:-127.0.0.1}. Ports: AIRFLOW_PORT (8080), DEMO_PORT (8765).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -147,6 +148,7 @@ start() {
     echo "migrating the Airflow database in $AIRFLOW_HOME"
     airflow db migrate >"$RUN/airflow-migrate.log" 2>&1 || { tail -20 "$RUN/airflow-migrate.log"; exit 1; }
     register
+    admin_password
     spawn airflow airflow standalone
   fi
   wait_for "the Airflow API on :$PORT" 240 curl -sf "http://localhost:$PORT/api/v2/monitor/health"
@@ -165,13 +167,25 @@ register() {
   echo "connection news_es -> $url; pool ${INGEST_DAG_FETCH_POOL:-news_fetch} registered"
 }
 
+PWFILE=$AF_HOME/simple_auth_manager_passwords.json.generated   # Airflow's default name for it
+
+admin_password() {  # made here, before Airflow starts: a password Airflow generates, it prints into
+                    # its own log (.cache/run/airflow.log), and secrets are never logged
+  [[ -s $PWFILE ]] && return 0
+  mkdir -p "$AF_HOME"
+  (umask 077 && "$BIN/python" -c 'import json, secrets, sys
+json.dump({"admin": secrets.token_urlsafe(12)}, open(sys.argv[1], "w"))' "$PWFILE")
+}
+
 banner() {
-  local pwfile=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
-  wait_for "the generated admin password" 60 test -s "$pwfile"
   echo
   echo "Airflow UI: http://localhost:$PORT/"
   reading_room_start
-  echo "login:      $("$BIN/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*(f"{u} / {p}" for u, p in d.items()))' "$pwfile")"
+  if [[ -t 1 ]]; then  # a person at a terminal; never into a captured log
+    echo "login:      $("$BIN/python" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*(f"{u} / {p}" for u, p in d.items()))' "$PWFILE")"
+  else
+    echo "login:      admin; the password is in $PWFILE"
+  fi
   echo "CLI:        source $RUN/airflow.env && airflow dags list"
 }
 
@@ -205,6 +219,7 @@ case ${1:-} in
   es-sync) es_sync ;;
   profile) shift; write_profile "$([[ ${1:-} == --demo ]] && echo "$ROOT/.cache/demo/sources.yaml")" ;;
   port-check) shift; port_check "$@" ;;
+  admin-password) admin_password ;;
   *) echo "usage: $0 airflow-start [--demo] | airflow-stop | demo-start | demo-stop | env | es-sync" \
-          "| port-check WHAT VAR PORT" >&2; exit 2 ;;
+          "| port-check WHAT VAR PORT | admin-password" >&2; exit 2 ;;
 esac
