@@ -268,9 +268,17 @@ class HostLeases:
             raise FetchFailed(f"{host} is leased by another worker", reason="host_busy")
 
     def release(self) -> None:
+        """Give every lease back; one that cannot be (the node failed that request) does not keep
+        the others held until they expire: the first failure is raised after the rest."""
+        first: IngestError | None = None
         for host, lease in list(self.held.items()):
-            release_host(self.es, self.settings, lease, next_request_at=host_free_at(host))
+            try:
+                release_host(self.es, self.settings, lease, next_request_at=host_free_at(host))
+            except IngestError as exc:  # unreachable (StoreUnavailable) or refused (StoreError)
+                first = first or exc
         self.held.clear()
+        if first is not None:
+            raise first
 
 
 @dataclass(frozen=True)

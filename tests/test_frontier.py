@@ -18,7 +18,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from ingest import frontier
-from ingest.errors import PermanentError
+from ingest.errors import PermanentError, StoreUnavailable
 from ingest.frontier import HostLease, HostLeases, NotYet, RobotsStore
 from ingest.models import FeedItem
 from ingest.settings import Settings
@@ -242,6 +242,32 @@ def test_take_waits_for_the_other_workers_release(es: Elasticsearch, settings: S
     assert lease_doc(es, settings, host)["lease_owner"] == "w2" and host in leases.held
     leases.release()
     assert lease_doc(es, settings, host)["lease_owner"] == "" and leases.held == {}
+
+
+def test_one_lease_the_node_cannot_take_back_does_not_keep_the_others(
+        es: Elasticsearch, es_url: str, settings: Settings) -> None:
+    """Every request about one host's lease is cut (the node is unreachable for it): the other
+    hosts are released all the same, and the failure is raised, naming the node's unavailability."""
+    from servers import NodeProxy
+
+    class CutHost(NodeProxy):
+        def on_request(self, chunk: bytes) -> str:
+            return self.CUT if cut and cut.encode() in chunk else self.FORWARD
+
+    hosts = [new_host() for _ in range(3)]
+    cut = ""
+    proxy = CutHost(es_url)
+    try:
+        through = Elasticsearch(proxy.url, request_timeout=10, max_retries=0)
+        leases = HostLeases(through, settings, owner="w1", now=NOW)
+        assert all(leases.take(h) for h in hosts)
+        cut = hosts[0]  # from now on: its lease document's id is in the request line
+        with pytest.raises(StoreUnavailable):
+            leases.release()
+    finally:
+        proxy.close()
+    assert leases.held == {}
+    assert [lease_doc(es, settings, h)["lease_owner"] for h in hosts] == ["w1", "", ""]
 
 
 def test_take_gives_up_when_nobody_releases_within_the_wait(es: Elasticsearch, settings: Settings) -> None:
