@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from elasticsearch import Elasticsearch
 from pydantic import TypeAdapter
 
-from ingest import dates, dedup, documents, frontier, store
+from ingest import dates, dedup, documents, frontier, store, stories
 from ingest.charset import decode_html
 from ingest.config import Source, load_sources
 from ingest.dedup import registry
@@ -484,7 +484,8 @@ def dedup_and_index(settings: Settings, articles: Sequence[Article], *, es: Elas
     if not articles:
         return IndexResult(())
     es = es if es is not None else store.connect(settings)
-    pairs, failed = _decide(es, settings, articles)
+    moved: list[str] = []
+    pairs, failed = _decide(es, settings, articles, moved)
     extra = extra_sources or {}
     stamp = (now or datetime.now(UTC)).isoformat()
     docs = []
@@ -496,6 +497,11 @@ def dedup_and_index(settings: Settings, articles: Sequence[Article], *, es: Elas
     report = bulk_write(es, store.alias_name(settings.es.index_prefix, "articles"), docs, refresh=True)
     reasons = {**failed, **report.failed}
     counted: dict[str, int] = {}
+    try:  # after the batch is indexed: nothing already under a moved founder is missed
+        stories.relabel(es, settings, moved)
+    except IngestError as exc:  # the batch stands; its merged stories stay split in the index
+        log.warning("relabelling the articles of merged stories %s failed: %s", moved, exc)
+        counted[f"relabel:{exc.reason}"] = 1
     for reason in reasons.values():
         counted[f"index:{reason.split(':')[0]}"] = counted.get(f"index:{reason.split(':')[0]}", 0) + 1
     duplicates = sum(1 for a, d in pairs if d.is_duplicate and a.doc_id in set(report.ok))
@@ -503,10 +509,10 @@ def dedup_and_index(settings: Settings, articles: Sequence[Article], *, es: Elas
                                                           failed=counted))
 
 
-def _decide(es: Elasticsearch, settings: Settings,
-            articles: Sequence[Article]) -> tuple[list[tuple[Article, Any]], dict[str, str]]:
+def _decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article],
+            moved: list[str]) -> tuple[list[tuple[Article, Any]], dict[str, str]]:
     try:
-        return list(zip(articles, dedup.decide(es, settings, articles), strict=True)), {}
+        return list(zip(articles, dedup.decide(es, settings, articles, moved), strict=True)), {}
     except StoreUnavailable:
         raise
     except Exception as exc:  # isolate the bad document(s) below
@@ -514,7 +520,7 @@ def _decide(es: Elasticsearch, settings: Settings,
     pairs, failed = [], {}
     for article in articles:
         try:
-            pairs.append((article, dedup.decide(es, settings, [article])[0]))
+            pairs.append((article, dedup.decide(es, settings, [article], moved)[0]))
         except StoreUnavailable:
             raise
         except Exception as exc:  # this document only

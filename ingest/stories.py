@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 
+from ingest import store
 from ingest.dedup import Decision, registry
 from ingest.dedup.decide import decision_from_registry
-from ingest.errors import PermanentError
+from ingest.errors import PermanentError, StoreError
 from ingest.settings import Settings
 
 
@@ -93,6 +94,30 @@ def final_decisions(es: Elasticsearch, settings: Settings, doc_ids: list[str]) -
         return registry.founder(story_id, pointer, rank)
 
     return {i: replace(d, story_id=resolve(d.story_id)) for i, d in out.items()}
+
+
+def relabel(es: Elasticsearch, settings: Settings, founders: list[str]) -> int:
+    """Give the articles indexed under ``founders`` (story founders that have joined another story)
+    the story they are in now; how many were relabelled.
+
+    The articles index keeps each article's story id as decided when it was indexed, and top
+    stories, alerts and Kibana group by it: without this, a story that two merged halves make
+    stays two stories there, while the registry (``story``) knows it is one."""
+    if not founders:
+        return 0
+    now = {f: d.story_id for f, d in final_decisions(es, settings, founders).items() if d.story_id != f}
+    if not now:
+        return 0
+    index = store.alias_name(settings.es.index_prefix, "articles")
+    with store.translated("relabelling merged stories"):
+        hits = helpers.scan(es, index=index, query={"query": {"terms": {"story_id": list(now)}}},
+                            _source=["story_id"])
+        actions = ({"_op_type": "update", "_index": index, "_id": h["_id"],
+                    "doc": {"story_id": now[h["_source"]["story_id"]]}} for h in hits)
+        done, errors = helpers.bulk(es, actions, raise_on_error=False, refresh=True)
+    if errors:
+        raise StoreError(f"relabelling merged stories: {len(errors)} articles failed, first: {errors[0]}")
+    return done
 
 
 def story_of_article(es: Elasticsearch, settings: Settings, doc_id: str) -> str:

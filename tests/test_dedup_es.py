@@ -426,6 +426,62 @@ def test_merging_two_stories_costs_no_second_pass(
     assert merging == _registry_searches(es, settings) - before
 
 
+def test_two_stories_that_merge_are_one_in_the_articles_index_too(
+    settings: Settings, es: Elasticsearch, labelled: list
+) -> None:
+    """Weather and football are indexed as two stories; the round-up carrying both merges them in
+    the registry. Top stories (the articles index, which Kibana and alerts read too) must then
+    show one story of three articles, not the two halves as they were indexed."""
+    from ingest import pipeline, search
+
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    weather, football = by_name["u_weather"], by_name["u_football"]
+    roundup = _article("roundup", f"{weather.body}\n{football.body}", source="r", title=weather.title,
+                       at=DAY + timedelta(hours=13))
+    articles = store.alias_name(settings.es.index_prefix, "articles")
+    since = DAY - timedelta(days=30)
+    for batch in ([weather], [football]):
+        pipeline.dedup_and_index(settings, batch, es=es)
+    assert len(search.top_stories(es, articles, since=since)) == 2
+    result = pipeline.dedup_and_index(settings, [roundup], es=es)
+    assert not result.failed
+    [top] = search.top_stories(es, articles, since=since)
+    assert (top.story_id, top.articles) == (weather.doc_id, 3)
+    assert es.get(index=articles, id=football.doc_id)["_source"]["story_id"] == weather.doc_id
+
+
+def test_a_relabelling_the_node_fails_is_counted_and_the_batch_stands(
+    settings: Settings, es: Elasticsearch, es_url: str, labelled: list
+) -> None:
+    """The node drops the relabelling's search: the round-up is indexed all the same, the failure
+    is counted by reason, and the halves stay as they were indexed (nothing half-written)."""
+    from servers import NodeProxy
+
+    from ingest import pipeline, search
+
+    class CutScroll(NodeProxy):
+        def on_request(self, chunk: bytes) -> str:
+            return self.CUT if b"scroll=" in chunk else self.FORWARD
+
+    by_name = {x.article.url.rsplit("/", 1)[-1]: x.article for x in labelled}
+    weather, football = by_name["u_weather"], by_name["u_football"]
+    roundup = _article("roundup", f"{weather.body}\n{football.body}", source="r", title=weather.title,
+                       at=DAY + timedelta(hours=13))
+    articles = store.alias_name(settings.es.index_prefix, "articles")
+    for batch in ([weather], [football]):
+        pipeline.dedup_and_index(settings, batch, es=es)
+    proxy = CutScroll(es_url)
+    try:
+        through = Elasticsearch(proxy.url, request_timeout=30, max_retries=0)
+        result = pipeline.dedup_and_index(settings, [roundup], es=through)
+    finally:
+        proxy.close()
+    assert result.indexed == (roundup.doc_id,)
+    assert result.summary.failed == {"relabel:es_unavailable": 1}
+    assert es.get(index=articles, id=football.doc_id)["_source"]["story_id"] == football.doc_id
+    assert len(search.top_stories(es, articles, since=DAY - timedelta(days=30))) == 2
+
+
 def test_weights_from_cached_document_frequencies_are_the_nodes(
     settings: Settings, es: Elasticsearch, labelled: list
 ) -> None:

@@ -484,8 +484,13 @@ def _stored(doc: Mapping[str, Any], d: Decision) -> dict[str, Any]:
     return {**doc, "state": "decided", "decision": d.registry_fields()}
 
 
-def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -> list[Decision]:
-    """One decision per article, same order. Registers and records them in the dedup registry."""
+def decide(
+    es: Elasticsearch, settings: Settings, articles: Sequence[Article], moved: list[str] | None = None
+) -> list[Decision]:
+    """One decision per article, same order. Registers and records them in the dedup registry.
+
+    ``moved`` collects the founders this call moved into another story (their stories merged):
+    articles already indexed under them need relabelling (``stories.relabel``)."""
     index = registry.alias(settings)
     cfg = settings.dedup
     q = Queries(es, index, cfg, settings.es.shards)
@@ -512,6 +517,8 @@ def decide(es: Elasticsearch, settings: Settings, articles: Sequence[Article]) -
         _recheck(q, cfg, todo, batch)
     if q.moved:  # set_story does not refresh: one refresh makes every move visible
         registry.refresh(es, index)
+    if moved is not None:
+        moved.extend(q.moved)
     return [_resolved(q, known[a.doc_id], known) for a in articles]
 
 
