@@ -23,7 +23,8 @@ import hijridate
 import lxml.etree
 import lxml.html
 from dateparser.data.date_translation_data import ar as dateparser_ar
-from lxml.etree import ParserError
+
+from ingest import markup
 
 # Precedence, best first (the names are what ``date_source`` records).
 STRUCTURED, VISIBLE, HTMLDATE, URL = "structured", "visible", "htmldate", "url"
@@ -259,7 +260,7 @@ _META_NAMES = ("article:published_time", "datepublished", "og:published_time", "
 
 def structured_date(html: str) -> Evidence | None:
     """JSON-LD ``datePublished``, then ``<meta>`` publication fields, then ``<time datetime>``."""
-    root = _parse(html)
+    root = markup.parse(html)
     return _structured(root) if root is not None else None
 
 
@@ -271,13 +272,6 @@ def _structured(root: lxml.html.HtmlElement) -> Evidence | None:
             if value is not None:
                 return Evidence(STRUCTURED, value, precision, f"{detail}:{raw}")
     return None
-
-
-def _parse(html: str) -> lxml.html.HtmlElement | None:
-    try:
-        return lxml.html.fromstring(html) if html.strip() else None
-    except (ParserError, ValueError):
-        return None
 
 
 def _jsonld_dates(root: lxml.html.HtmlElement) -> list[str]:
@@ -344,7 +338,7 @@ def parse_iso(raw: str) -> tuple[datetime | None, str]:
 
 def visible_date(html: str, *, now: datetime | None = None) -> Evidence | None:
     """The publication date printed near the headline (the text after the first ``<h1>``)."""
-    root = _parse(html)
+    root = markup.parse(html)
     return _visible(root, now=now) if root is not None else None
 
 
@@ -398,14 +392,15 @@ def htmldate_evidence(value: str) -> Evidence | None:
     return Evidence(HTMLDATE, parsed, precision, value)
 
 
-def page_evidence(html: str, url: str, *, htmldate: str = "", feed: datetime | None = None,
-                  now: datetime | None = None) -> list[Evidence]:
+def page_evidence(html: str | markup.HtmlElement | None, url: str, *, htmldate: str = "",
+                  feed: datetime | None = None, now: datetime | None = None) -> list[Evidence]:
     """All evidence for one page, in precedence order.
 
     One parse serves the structured and the visible evidence (the visible one last: it strips the
-    scripts that hold JSON-LD); an unparsable page has neither, as with ``structured_date`` alone.
+    scripts that hold JSON-LD, from a tree passed in too); an unparsable page (``None``) has
+    neither, as with ``structured_date`` alone.
     """
-    root = _parse(html)
+    root = markup.tree(html)
     structured = _structured(root) if root is not None else None
     visible = _visible(root, now=now) if root is not None else None
     found = [structured, visible, htmldate_evidence(htmldate), url_date(url)]
@@ -414,8 +409,8 @@ def page_evidence(html: str, url: str, *, htmldate: str = "", feed: datetime | N
     return [e for e in found if e is not None]
 
 
-def publication_date(html: str, url: str, *, fetched_at: datetime, htmldate: str = "",
-                     feed: datetime | None = None) -> DateChoice:
+def publication_date(html: str | markup.HtmlElement | None, url: str, *, fetched_at: datetime,
+                     htmldate: str = "", feed: datetime | None = None) -> DateChoice:
     """The real path's date stage (``pipeline.build_article``, ``ingest eval dates``): all evidence
     of a page, chosen with the article's fetch time as the moment it was first seen."""
     evidence = page_evidence(html, url, htmldate=htmldate, feed=feed, now=fetched_at)

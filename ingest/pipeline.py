@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from elasticsearch import Elasticsearch
 from pydantic import TypeAdapter
 
-from ingest import dates, dedup, documents, frontier, store, stories
+from ingest import dates, dedup, documents, frontier, markup, store, stories
 from ingest.charset import decode_html
 from ingest.config import Source, load_sources
 from ingest.dedup import registry
@@ -441,13 +441,14 @@ def build_article(fetched: Fetched, item: FeedItem, source: Source | None) -> Ar
     candidate = select(page.html, page.final_url, item, chain_for(source.extractor if source else ""))
     flags = [f"charset_{decoded.method}"]
     canonical = item.canonical_url
+    root = markup.parse(page.html)  # one tree for rel=canonical, then the dates (which strip it)
     try:
-        canonical = canonical_link(page.html, page.final_url)
+        canonical = canonical_link(root, page.final_url)
     except BadURL:
         flags.append("no_rel_canonical")
     if canonical != item.canonical_url:
         flags.append("rel_canonical_differs")
-    when = dates.publication_date(page.html, page.final_url, fetched_at=page.fetched_at,
+    when = dates.publication_date(root, page.final_url, fetched_at=page.fetched_at,
                                   htmldate=candidate.date, feed=item.published_at)
     flags.extend(f"date_rejected_{reason}" for reason in when.rejected)
     return Article(

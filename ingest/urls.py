@@ -13,9 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import courlan
 import httpx
-import lxml.html
-from lxml.etree import ParserError
 
+from ingest import markup
 from ingest.errors import PermanentError
 
 # Host prefixes that serve the same article as the bare domain.
@@ -86,15 +85,14 @@ def host_of(url: str) -> str:
     return _bare_host(urlsplit(url).netloc.lower()).split(":")[0]
 
 
-def canonical_link(html: str, page_url: str) -> str:
+def canonical_link(html: str | markup.HtmlElement | None, page_url: str) -> str:
     """The page's ``<link rel=canonical>``, canonicalised; raises ``BadURL`` when absent or unusable.
 
     Only a canonical on the same site is trusted: a page may not redirect its identity elsewhere.
+    ``html`` is the page, as text or parsed (``markup.parse``; ``None``: it could not be parsed).
     """
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ParserError, ValueError) as exc:
-        raise BadURL(f"page at {page_url} has no parsable HTML for rel=canonical") from exc
+    if (tree := markup.tree(html)) is None:
+        raise BadURL(f"page at {page_url} has no parsable HTML for rel=canonical")
     hrefs = tree.xpath("//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href")
     if not hrefs:
         raise BadURL(f"page at {page_url} declares no rel=canonical")
