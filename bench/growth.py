@@ -336,10 +336,12 @@ def run(ctx: Context) -> Result:
             res.rows.append([level, n_probe, 1000 * cost, node_ms, own_ms, dict(sorted(tiers.items()))])
             print(f"growth: {level} indexed: {1000 * cost:.1f} ms/article, CPU node {node_ms:.1f} + worker "
                   f"{own_ms:.1f} ms/article", flush=True)
-    per_10k = 1000 * slope(levels, costs) * 10_000
+    fitted = slope(levels, costs)
+    per_10k = None if fitted is None else 1000 * fitted * 10_000
+    slope_text = "slope n/a (one level)" if per_10k is None else f"slope {per_10k:+.2f} ms per 10k"
     r = res.ratio("smallest_vs_largest_index", 1 / costs[-1], 1 / costs[0], TARGET)
     r_cpu = res.ratio("smallest_vs_largest_index_cpu", cpu[0] / cpu[-1], 1.0, TARGET)
-    res.notes.append(f"slope: {per_10k:+.2f} ms per article per 10k more indexed articles (least squares)")
+    res.notes.append(f"{slope_text}: the cost per article for each 10k more indexed (least squares)")
     res.metrics = {
         "levels": list(levels),
         "ms_per_article": [1000 * c for c in costs],
@@ -350,7 +352,7 @@ def run(ctx: Context) -> Result:
     }
     res.summary = (
         f"growth: {1000 * costs[0]:.0f} ms/article at {levels[0]} indexed -> {1000 * costs[-1]:.0f} ms at "
-        f"{levels[-1]}; slope {per_10k:+.2f} ms per 10k; ratio {r:.2f} (target >= {TARGET}: "
+        f"{levels[-1]}; {slope_text}; ratio {r:.2f} (target >= {TARGET}: "
         f"{verdict(r, TARGET)}); CPU (node + worker) {cpu[0]:.1f} -> {cpu[-1]:.1f} ms/article: ratio "
         f"{r_cpu:.2f} ({verdict(r_cpu, TARGET)})"
     )

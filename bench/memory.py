@@ -99,7 +99,7 @@ def run(ctx: Context) -> Result:
     res.rows += [list(s) for s in samples]
     early = samples[1] if len(samples) > 2 else samples[0]  # after warm-up (lazy caches of the libraries)
     last = samples[-1]
-    per_1k = slope([s[0] for s in samples], [s[1] for s in samples]) * 1000
+    per_1k = 1000 * (slope([s[0] for s in samples], [s[1] for s in samples]) or 0.0)  # one sample: flat
     r = res.ratio("early_vs_final_rss", early[1], last[1], TARGET)
     res.notes.append(f"{n} articles in {wall:.0f} s; slope {per_1k:+.2f} MB per 1k articles (least squares)")
     res.metrics = {

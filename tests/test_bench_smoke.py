@@ -131,6 +131,7 @@ def test_ratio_is_value_over_baseline_with_its_target() -> None:
 def test_percentile_slope_split() -> None:
     assert percentile([1, 2, 3, 4, 5], 50) == 3
     assert slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+    assert slope([10, 10], [1, 3]) is None  # one level: no line to fit
     assert split(list(range(5)), 2) == [[0, 2, 4], [1, 3]]
 
 
