@@ -228,8 +228,17 @@ def _story(bucket: Mapping[str, Any]) -> StorySummary:
     return StorySummary(
         story_id=bucket["key"], outlets=int(bucket["outlets"]["value"]), articles=int(bucket["doc_count"]),
         headline=first.get("title", ""), first_publisher=(first.get("source") or {}).get("name", ""),
-        first_url=first.get("url", ""), first_seen=first.get("published_at") or first.get("indexed_at"),
-        latest_update=latest)
+        first_url=first.get("url", ""),
+        first_seen=_stamp(first.get("published_at") or first.get("indexed_at")), latest_update=_stamp(latest))
+
+
+def _stamp(value: str | None) -> str | None:
+    """One form for every time a story summary shows (ISO 8601, UTC offset, no zero milliseconds):
+    the first article's is its stored text, the latest an aggregation's (``...T07:45:00.000Z``)."""
+    if not value:
+        return None
+    at = datetime.fromisoformat(value)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def outlets(es: Elasticsearch, index: str, *, size: int = 1000) -> dict[str, str]:

@@ -96,4 +96,8 @@ def test_top_stories_rank_by_outlets(settings: Settings, es: Elasticsearch,
     top = stories[0]
     assert top.outlets >= 2 and top.first_publisher == "outlet-a"
     assert top.first_seen is not None and top.first_seen.startswith("2021-11-16T09")
+    # one form for both times shown side by side (the latest came as an aggregation's "...000Z")
+    assert top.first_seen.endswith("+00:00") and top.latest_update is not None
+    assert top.latest_update.endswith("+00:00") and "." not in top.latest_update
+    assert top.latest_update >= top.first_seen
     assert all(s.story_id != indexed["outlet-c"] for s in stories)  # outside the window
